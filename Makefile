@@ -1,0 +1,65 @@
+# The README's two commands: `make up` (start the whole platform) and `make test`.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: up test lint format install static migrate browser-deps bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Re-installs only when pyproject.toml changes.
+$(VENV)/.deps: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e ".[dev]"
+	touch $@
+
+# Chart.js comes from the npm registry (package-lock.json pins it); never committed.
+static/vendor/chart.umd.min.js: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p static/vendor
+	cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/chart.umd.min.js
+
+install: $(VENV)/.deps static/vendor/chart.umd.min.js
+
+static: static/vendor/chart.umd.min.js
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+up: migrate
+	exec $(BIN)/python manage.py up
+
+# Browser tests drive Debian's chromium; install it where we may (root + apt).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
+	      && echo "installed chromium for the browser tests"; \
+	  else echo "chromium not found: browser tests will be skipped"; fi; }
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# The whole suite on SQLite, then the suites marked `postgres` again on
+# PostgreSQL when one answers at PG_TEST_URL.
+PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
+test: install browser-deps lint
+	$(BIN)/pytest
+	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
+	  echo "== PostgreSQL suite against $(PG_TEST_URL) =="; \
+	  DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m postgres; \
+	else echo "PostgreSQL not reachable at $(PG_TEST_URL): PostgreSQL suite skipped"; fi
+
+bench: install
+	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf var staticfiles node_modules static/vendor

@@ -1,0 +1,16 @@
+#!/usr/bin/env python
+"""Django entry point; also the platform's headless commands (`up`, `run_study`)."""
+
+import os
+import sys
+
+
+def main() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_web.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(sys.argv)
+
+
+if __name__ == "__main__":
+    main()

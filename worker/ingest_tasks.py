@@ -1,0 +1,1 @@
+"""Celery tasks for dataset ingestion (thin: the work is in platform_web.datasets.services)."""
