@@ -27,7 +27,9 @@ PRODUCTION = env_bool("PRODUCTION", False)
 if PRODUCTION and SECRET_KEY == DEV_SECRET_KEY:
     raise RuntimeError("PRODUCTION=1 needs a SECRET_KEY environment variable of its own.")
 
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h.strip()]
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h.strip()
+]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [

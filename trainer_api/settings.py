@@ -31,7 +31,9 @@ class TrainerSettings:
     max_concurrent_trials: int = field(default_factory=lambda: int(os.environ.get("TRAINER_MAX_TRIALS", "1")))
     # Optional folder of local torchvision weight files (<architecture>.pth); nothing is downloaded.
     weights_dir: Path | None = field(
-        default_factory=lambda: Path(os.environ["TRAINER_WEIGHTS_DIR"]) if os.environ.get("TRAINER_WEIGHTS_DIR") else None
+        default_factory=lambda: (
+            Path(os.environ["TRAINER_WEIGHTS_DIR"]) if os.environ.get("TRAINER_WEIGHTS_DIR") else None
+        )
     )
 
 

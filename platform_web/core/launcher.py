@@ -19,7 +19,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
 import redis
@@ -132,7 +131,9 @@ class Supervisor:
                 last = f"{type(e).__name__}"
             time.sleep(0.5)
         if not stopping():
-            raise LaunchError(f"{child.name} did not answer {child.health} in {timeout:.0f} s ({last}); {self.log_tail(child)}")
+            raise LaunchError(
+                f"{child.name} did not answer {child.health} in {timeout:.0f} s ({last}); {self.log_tail(child)}"
+            )
 
     def log_tail(self, child: Child) -> str:
         path = self.log_dir / f"{child.name}.log"
@@ -215,7 +216,9 @@ def run_platform(*, var_dir: Path, web_port: int, trainer_port: int, host: str =
     try:
         for port, what in ((web_port, "web"), (trainer_port, "training service")):
             if not port_is_free(host, port):
-                raise LaunchError(f"Port {port} for the {what} is in use: is the platform already running? Stop it first.")
+                raise LaunchError(
+                    f"Port {port} for the {what} is in use: is the platform already running? Stop it first."
+                )
 
         redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
         if redis_answers(redis_url):

@@ -110,6 +110,9 @@ class EpochMetric(models.Model):
         ordering = ["trial", "epoch"]
         constraints = [models.UniqueConstraint(fields=["trial", "epoch"], name="unique_epoch_per_trial")]
 
+    def __str__(self) -> str:
+        return f"epoch {self.epoch} of trial {self.trial_id}"
+
 
 class StudyEvent(models.Model):
     """Every live event, numbered per study without gaps (seq 1, 2, 3, ...).
@@ -128,3 +131,6 @@ class StudyEvent(models.Model):
     class Meta:
         ordering = ["study", "seq"]
         constraints = [models.UniqueConstraint(fields=["study", "seq"], name="unique_event_seq_per_study")]
+
+    def __str__(self) -> str:
+        return f"event {self.seq} ({self.type}) of study {self.study_id}"

@@ -7,7 +7,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 def test_sign_up_logs_the_person_in_and_lands_on_datasets(client):
     response = client.post(
         reverse("accounts:signup"),
-        {"username": "bob", "email": "bob@example.com", "password1": "tune-my-models-42", "password2": "tune-my-models-42"},
+        {
+            "username": "bob",
+            "email": "bob@example.com",
+            "password1": "tune-my-models-42",
+            "password2": "tune-my-models-42",
+        },
     )
     assert response.status_code == 302
     assert response["Location"] == reverse("datasets:list")
