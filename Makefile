@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: up test lint format install static migrate browser-deps bench clean
+.PHONY: up test lint format install static migrate test-deps bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -31,13 +31,17 @@ migrate: install
 up: migrate
 	exec $(BIN)/python manage.py up
 
-# Browser tests drive Debian's chromium; install it where we may (root + apt).
-browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
+# Browser tests drive Debian's chromium; the compose test uses the docker-compose
+# CLI (no engine needed). Install them where we may (root + apt), else those tests skip.
+test-deps:
+	@for tool in chromium docker-compose; do \
+	  command -v $$tool >/dev/null 2>&1 && continue; \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)) \
-	      && echo "installed chromium for the browser tests"; \
-	  else echo "chromium not found: browser tests will be skipped"; fi; }
+	    (apt-get install -y -q --no-install-recommends $$tool >/dev/null 2>&1 \
+	      || (apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends $$tool >/dev/null)) \
+	      && echo "installed $$tool for the tests" || echo "could not install $$tool: its tests will be skipped"; \
+	  else echo "$$tool not found: its tests will be skipped"; fi; \
+	done
 
 lint: install
 	$(BIN)/ruff check .
@@ -50,7 +54,7 @@ format: install
 # The whole suite on SQLite, then the suites marked `postgres` again on
 # PostgreSQL when one answers at PG_TEST_URL.
 PG_TEST_URL ?= postgresql://postgres@127.0.0.1:5432/test
-test: install browser-deps lint
+test: install test-deps lint
 	$(BIN)/pytest
 	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_TEST_URL)', connect_timeout=3).close()" 2>/dev/null; then \
 	  echo "== PostgreSQL suite against $(PG_TEST_URL) =="; \
