@@ -21,6 +21,7 @@ class Dataset(models.Model):
     error = models.TextField(blank=True, help_text="Why ingestion failed, in words the user can act on.")
     # Ingestion progress, 0..1, shown while processing.
     progress = models.FloatField(default=0.0)
+    progress_message = models.CharField(max_length=200, blank=True, help_text="What ingestion is doing right now.")
     zip_size = models.BigIntegerField(default=0)
     content_hash = models.CharField(max_length=64, blank=True)
     classes = models.JSONField(default=list, blank=True, help_text="Class names in index order.")
@@ -31,6 +32,7 @@ class Dataset(models.Model):
     split_source = models.CharField(max_length=20, blank=True, help_text="'given' or 'generated'")
     size_stats = models.JSONField(default=dict, blank=True, help_text="Image width/height statistics.")
     warnings = models.JSONField(default=list, blank=True, help_text="Skipped files and other notices.")
+    thumbnails = models.JSONField(default=dict, blank=True, help_text="{class: [file names under thumbs/]}")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ingested_at = models.DateTimeField(null=True, blank=True)
@@ -50,3 +52,13 @@ class Dataset(models.Model):
     def upload_path(self):
         """Where the uploaded zip waits for ingestion (removed afterwards)."""
         return settings.MEDIA_ROOT / "uploads" / f"{self.id}.zip"
+
+    @property
+    def staging_directory(self):
+        """Where ingestion unpacks before the finished folder is renamed into place."""
+        return settings.MEDIA_ROOT / "datasets" / f".{self.id}.partial"
+
+    @property
+    def is_active(self) -> bool:
+        """True while the upload waits for or goes through ingestion."""
+        return self.status in (self.Status.PENDING, self.Status.PROCESSING)
