@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "platform_web.accounts",
     "platform_web.datasets",
     "platform_web.studies",
+    "platform_web.trained_models",
 ]
 
 MIDDLEWARE = [

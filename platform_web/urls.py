@@ -9,4 +9,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("platform_web.accounts.urls")),
     path("datasets/", include("platform_web.datasets.urls")),
+    path("", include("platform_web.trained_models.urls")),  # studies/<id>/trials/<n>/model/, models/compare/
 ]

@@ -1,0 +1,34 @@
+"""URLs of trained models: everything hangs off a study's trial, so pages and files say whose they are."""
+
+from django.urls import path, register_converter
+
+from platform_web.trained_models import views
+
+
+class FileKindConverter:
+    """The download formats: `.pth`, `.safetensors`, and the on-request exports."""
+
+    regex = "pth|safetensors|torchscript|onnx"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(FileKindConverter, "filekind")
+
+app_name = "trained_models"
+trial = "studies/<uuid:study_id>/trials/<int:number>/"
+urlpatterns = [
+    path(f"{trial}model/", views.model_page, name="model"),
+    path(f"{trial}download.<filekind:kind>", views.download, name="download"),
+    path(f"{trial}export/<filekind:kind>", views.export, name="export"),
+    path(f"{trial}evaluation/", views.evaluation, name="evaluation"),
+    path(f"{trial}misclassified/<int:index>.jpg", views.misclassified_image, name="misclassified_image"),
+    path(f"{trial}predict", views.predict, name="predict"),
+    path("studies/<uuid:study_id>/best/", views.best_model, name="best"),
+    path("studies/<uuid:study_id>/best/download.<filekind:kind>", views.best_download, name="best_download"),
+    path("models/compare/", views.compare, name="compare"),
+]

@@ -1,0 +1,58 @@
+// Compare page: one line per compared trial (accuracy and loss per epoch), one per study (best so far).
+(function () {
+  "use strict";
+  var node = document.getElementById("compare-data");
+  if (!node || typeof Chart === "undefined") return;
+  var data = JSON.parse(node.textContent);
+
+  function epochChart(canvasId, key, yOptions) {
+    var canvas = document.getElementById(canvasId);
+    if (!canvas) return;
+    new Chart(canvas, {
+      type: "line",
+      data: {
+        datasets: data.trials.map(function (t) {
+          return {
+            label: t.label,
+            data: t.epochs.map(function (e) { return { x: e.epoch, y: e[key] }; }),
+            borderColor: t.color, backgroundColor: t.color, tension: 0.2, pointRadius: 2,
+          };
+        }),
+      },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false, parsing: true,
+        interaction: { mode: "nearest", intersect: false },
+        scales: { x: { type: "linear", title: { display: true, text: "epoch" }, ticks: { precision: 0 } }, y: yOptions },
+        plugins: { legend: { position: "bottom" } },
+      },
+    });
+  }
+
+  epochChart("acc-chart", "val_accuracy", { min: 0, max: 1, title: { display: true, text: "validation accuracy" } });
+  epochChart("loss-chart", "val_loss", { title: { display: true, text: "validation loss" } });
+
+  var studyCanvas = document.getElementById("study-chart");
+  if (studyCanvas && data.studies.length) {
+    var datasets = [];
+    data.studies.forEach(function (s) {
+      datasets.push({
+        label: s.label + " (best so far)", data: s.points.map(function (p) { return { x: p.trial, y: p.best }; }),
+        borderColor: s.color, backgroundColor: s.color, stepped: true, pointRadius: 0,
+      });
+      datasets.push({
+        label: s.label + " (each trial)", data: s.points.map(function (p) { return { x: p.trial, y: p.value }; }),
+        borderColor: s.color, backgroundColor: s.color, showLine: false, pointRadius: 3, pointStyle: "crossRot",
+      });
+    });
+    new Chart(studyCanvas, {
+      type: "line",
+      data: { datasets: datasets },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        scales: { x: { type: "linear", title: { display: true, text: "trial number" }, ticks: { precision: 0 } },
+                  y: { min: 0, max: 1, title: { display: true, text: "validation accuracy" } } },
+        plugins: { legend: { position: "bottom" } },
+      },
+    });
+  }
+})();

@@ -1,0 +1,157 @@
+// Model page: training curves, the evaluation section (loaded once computed), try-it uploads, snippet copy.
+(function () {
+  "use strict";
+
+  function csrfToken(form) {
+    var input = form.querySelector("input[name=csrfmiddlewaretoken]");
+    return input ? input.value : "";
+  }
+
+  function escapeHtml(text) {
+    return String(text).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+
+  function megabytes(bytes) {
+    return (bytes / 1048576).toFixed(1) + " MB";
+  }
+
+  // Training curves: validation accuracy (left axis) and loss (right axis) per epoch.
+  function drawCurves() {
+    var data = document.getElementById("epoch-data");
+    var canvas = document.getElementById("curve-chart");
+    if (!data || !canvas || typeof Chart === "undefined") return;
+    var epochs = JSON.parse(data.textContent);
+    var labels = epochs.map(function (e) { return e.epoch; });
+    new Chart(canvas, {
+      type: "line",
+      data: {
+        labels: labels,
+        datasets: [
+          { label: "validation accuracy", data: epochs.map(function (e) { return e.val_accuracy; }), borderColor: "#3b5bdb", backgroundColor: "#3b5bdb", yAxisID: "acc", tension: 0.2 },
+          { label: "training accuracy", data: epochs.map(function (e) { return e.train_accuracy; }), borderColor: "#91a7ff", backgroundColor: "#91a7ff", borderDash: [4, 4], yAxisID: "acc", tension: 0.2 },
+          { label: "validation loss", data: epochs.map(function (e) { return e.val_loss; }), borderColor: "#e8590c", backgroundColor: "#e8590c", yAxisID: "loss", tension: 0.2 },
+        ],
+      },
+      options: {
+        responsive: true, maintainAspectRatio: false, animation: false,
+        interaction: { mode: "index", intersect: false },
+        scales: {
+          x: { title: { display: true, text: "epoch" } },
+          acc: { position: "left", min: 0, max: 1, title: { display: true, text: "accuracy" } },
+          loss: { position: "right", grid: { drawOnChartArea: false }, title: { display: true, text: "loss" } },
+        },
+      },
+    });
+  }
+
+  // The evaluation is computed on first view (it can take a while on a big validation split).
+  function loadEvaluation() {
+    var section = document.getElementById("evaluation");
+    if (!section || section.dataset.loaded) return;
+    fetch(section.dataset.url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
+      .then(function (response) { return response.text(); })
+      .then(function (html) { section.innerHTML = html; section.dataset.loaded = "1"; })
+      .catch(function () {
+        section.innerHTML = '<h2>Validation results</h2><div class="notice error">Could not load the evaluation; reload the page to try again.</div>';
+      });
+  }
+
+  function resultCard(file, result) {
+    var preview = file ? '<img alt="" src="' + URL.createObjectURL(file) + '">' : "<span></span>";
+    var body;
+    if (result.error) {
+      body = '<div class="error">' + escapeHtml(result.error) + "</div>";
+    } else {
+      body = result.predictions.map(function (p) {
+        var pct = (p.probability * 100).toFixed(1);
+        return '<div class="prob"><span class="label">' + escapeHtml(p["class"]) + '</span>' +
+          '<div class="progress"><div class="bar" style="width:' + pct + '%"></div></div>' +
+          '<span class="pct">' + pct + "%</span></div>";
+      }).join("");
+    }
+    return '<div class="result" data-filename="' + escapeHtml(result.filename) + '">' + preview +
+      '<div><div class="name">' + escapeHtml(result.filename) + "</div>" + body + "</div></div>";
+  }
+
+  function setupTryIt() {
+    var form = document.getElementById("try-form");
+    if (!form) return;
+    var input = document.getElementById("try-files");
+    var drop = document.getElementById("try-drop");
+    var status = document.getElementById("try-status");
+    var results = document.getElementById("try-results");
+    var button = document.getElementById("try-submit");
+    var maxBytes = parseInt(form.dataset.maxBytes, 10);
+    var maxFiles = parseInt(form.dataset.maxFiles, 10);
+
+    ["dragenter", "dragover"].forEach(function (name) {
+      drop.addEventListener(name, function (e) { e.preventDefault(); drop.classList.add("over"); });
+    });
+    ["dragleave", "drop"].forEach(function (name) {
+      drop.addEventListener(name, function () { drop.classList.remove("over"); });
+    });
+    drop.addEventListener("drop", function (e) {
+      e.preventDefault();
+      input.files = e.dataTransfer.files;
+      form.requestSubmit();
+    });
+    input.addEventListener("change", function () {
+      status.textContent = input.files.length ? input.files.length + " image(s) chosen" : "";
+    });
+
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var files = Array.prototype.slice.call(input.files);
+      if (!files.length) { status.textContent = "Choose one or more images first."; return; }
+      if (files.length > maxFiles) { status.textContent = "Try at most " + maxFiles + " images at a time."; return; }
+      var big = files.filter(function (f) { return f.size > maxBytes; });
+      var body = new FormData();
+      files.forEach(function (f) { if (f.size <= maxBytes) body.append("files", f); });
+      var local = big.map(function (f) {
+        return { file: f, result: { filename: f.name, error: megabytes(f.size) + " is too large; images up to " + megabytes(maxBytes) + " can be tried." } };
+      });
+      var sent = files.filter(function (f) { return f.size <= maxBytes; });
+      if (!sent.length) { results.innerHTML = local.map(function (r) { return resultCard(r.file, r.result); }).join(""); return; }
+      button.disabled = true;
+      status.textContent = "Classifying " + sent.length + " image(s)…";
+      fetch(form.action, { method: "POST", body: body, credentials: "same-origin", headers: { "X-CSRFToken": csrfToken(form) } })
+        .then(function (response) {
+          return response.json().then(function (json) { return { ok: response.ok, json: json }; }, function () {
+            return { ok: false, json: { error: "The server answered HTTP " + response.status + "." } };
+          });
+        })
+        .then(function (answer) {
+          if (!answer.ok) { status.textContent = answer.json.error || "Classification failed."; return; }
+          var cards = answer.json.results.map(function (r, i) { return resultCard(sent[i], r); });
+          results.innerHTML = cards.concat(local.map(function (r) { return resultCard(r.file, r.result); })).join("");
+          status.textContent = "Done: " + answer.json.results.length + " image(s).";
+        })
+        .catch(function () { status.textContent = "Could not reach the server; try again."; })
+        .finally(function () { button.disabled = false; });
+    });
+  }
+
+  function setupCopy() {
+    var button = document.getElementById("copy-snippet");
+    var code = document.getElementById("snippet-code");
+    if (!button || !code) return;
+    button.addEventListener("click", function () {
+      var text = code.textContent;
+      var done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = "Copy"; }, 1500); };
+      if (navigator.clipboard && window.isSecureContext) {
+        navigator.clipboard.writeText(text).then(done);
+      } else {
+        var area = document.createElement("textarea");
+        area.value = text; document.body.appendChild(area); area.select();
+        document.execCommand("copy"); document.body.removeChild(area); done();
+      }
+    });
+  }
+
+  drawCurves();
+  loadEvaluation();
+  setupTryIt();
+  setupCopy();
+})();

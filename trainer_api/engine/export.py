@@ -1,0 +1,147 @@
+"""Exporting a trained `.pth` to TorchScript and ONNX, each checked against the `.pth` before it is kept.
+
+An export is written to a temporary name, run on real validation images next to
+the original model, and renamed into place only when every output agrees within
+`atol`; otherwise it is deleted and ExportCheckFailed says by how much it differed.
+Exports run on the CPU in float32, so they never depend on the trainer's GPU.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .artefact import load_model
+from .errors import EngineError
+from .images import UnreadableImage, open_rgb
+from .manifest import read_manifest
+from .predict import prepare_images
+
+ONNX_OPSET = 17
+
+
+class ExportCheckFailed(EngineError):
+    """The exported model's outputs differ from the `.pth` model's by more than the tolerance."""
+
+
+@dataclass(frozen=True)
+class ExportCheck:
+    """How an export was checked: the largest absolute difference of its logits on `images` inputs."""
+
+    max_abs_diff: float
+    images: int
+    checked_with: str
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The plain metadata of a `.pth` (everything but the weights), read with `weights_only=True`."""
+    saved = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
+    return {key: value for key, value in saved.items() if key != "state_dict"}
+
+
+def validation_inputs(model_path: str | Path, dataset_dir: str | Path, limit: int = 64) -> torch.Tensor:
+    """Up to `limit` validation images of the dataset, prepared exactly as for prediction (N, 3, S, S).
+
+    Picked evenly through the validation split so that every class is likely represented.
+    """
+    metadata = read_metadata(model_path)
+    manifest = read_manifest(dataset_dir)
+    val_paths = [p for p, s in zip(manifest.paths, manifest.splits, strict=True) if s == "val"]
+    step = max(1, len(val_paths) // limit)
+    images = []
+    for path in val_paths[::step][:limit]:
+        try:
+            images.append(open_rgb(path))
+        except UnreadableImage:
+            continue  # ingestion kept only readable files; a file changed since is simply not used
+    if not images:
+        raise EngineError("No validation image could be read to check the export against.")
+    return prepare_images(images, metadata)
+
+
+def _temporary(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _compare(expected: torch.Tensor, actual: torch.Tensor, atol: float, what: str) -> float:
+    if tuple(expected.shape) != tuple(actual.shape):
+        raise ExportCheckFailed(f"{what} returned shape {tuple(actual.shape)}, the .pth {tuple(expected.shape)}")
+    diff = float((expected - actual).abs().max())
+    if not diff <= atol:  # also catches NaN
+        raise ExportCheckFailed(f"{what} differs from the .pth by {diff:.2e} on validation images (limit {atol:.0e})")
+    return diff
+
+
+@torch.inference_mode()
+def _reference(model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    return model(inputs).float()
+
+
+def export_torchscript(model_path: str | Path, out_path: str | Path, inputs: torch.Tensor, atol: float = 1e-4):
+    """Trace the model to TorchScript at `out_path`; keep it only if it matches the `.pth` within `atol`.
+
+    Returns ExportCheck. The file loads with `torch.jit.load(path)` without any model code.
+    """
+    out_path = Path(out_path)
+    model, _ = load_model(model_path, device="cpu")
+    expected = _reference(model, inputs)
+    tmp = _temporary(out_path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TorchScript's deprecation notices; the format is still what users ask for
+            with torch.no_grad():
+                traced = torch.jit.trace(model, inputs[:1], check_trace=False)
+            torch.jit.save(traced, str(tmp))
+            reloaded = torch.jit.load(str(tmp), map_location="cpu").eval()
+            with torch.inference_mode():
+                actual = reloaded(inputs).float()
+        diff = _compare(expected, actual, atol, "The TorchScript model")
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportCheck(max_abs_diff=diff, images=int(inputs.shape[0]), checked_with="torch.jit.load")
+
+
+def export_onnx(model_path: str | Path, out_path: str | Path, inputs: torch.Tensor, atol: float = 1e-4):
+    """Export the model to ONNX (dynamic batch size) at `out_path`, checked with onnxruntime within `atol`.
+
+    Input `input` (N, 3, S, S) float32, normalised as in the metadata; output `logits` (N, classes).
+    Returns ExportCheck.
+    """
+    import onnxruntime
+
+    out_path = Path(out_path)
+    model, _ = load_model(model_path, device="cpu")
+    expected = _reference(model, inputs)
+    tmp = _temporary(out_path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            # The TorchScript-based exporter: it needs no extra package (the dynamo one needs onnxscript).
+            torch.onnx.export(
+                model,
+                (inputs[:1],),
+                str(tmp),
+                dynamo=False,
+                input_names=["input"],
+                output_names=["logits"],
+                dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                opset_version=ONNX_OPSET,
+            )
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = max(1, torch.get_num_threads())
+        session = onnxruntime.InferenceSession(str(tmp), options, providers=["CPUExecutionProvider"])
+        actual = torch.from_numpy(session.run(["logits"], {"input": inputs.numpy()})[0]).float()
+        diff = _compare(expected, actual, atol, "The ONNX model (onnxruntime)")
+        os.replace(tmp, out_path)
+    except (RuntimeError, ValueError) as e:  # ExportCheckFailed is neither: it passes through
+        raise EngineError(f"torch could not export this model to ONNX: {e}") from e
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportCheck(max_abs_diff=diff, images=int(inputs.shape[0]), checked_with="onnxruntime")
