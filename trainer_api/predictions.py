@@ -1,0 +1,105 @@
+"""Classify uploaded images with a trained model; recently used models stay loaded (a small LRU cache)."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from trainer_api import engine
+from trainer_api.engine.images import UnreadableImage, open_rgb
+from trainer_api.errors import BadModelPath, ModelNotFound, TrainerError
+from trainer_api.trial_files import relative_path
+
+MAX_FILES = 64
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_PIXELS = 40_000_000
+CACHED_MODELS = 4
+MODEL_SUFFIXES = (".pth", ".safetensors")
+
+
+class ModelCache:
+    """Models loaded from `.pth` / `.safetensors` files under `data_dir`, the `capacity` most recently used kept in memory."""
+
+    def __init__(self, data_dir: Path, capacity: int = CACHED_MODELS) -> None:
+        self.data_dir = Path(data_dir)
+        self.capacity = capacity
+        self._models: OrderedDict[tuple, tuple[Any, dict]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.loads = 0  # how many times a file was read (the tests check the cache is used)
+
+    def resolve(self, model: str) -> Path:
+        """The model file for a path relative to the data folder; refuses anything that leads outside it."""
+        relative = Path(model)
+        if not model or relative.is_absolute() or relative.suffix not in MODEL_SUFFIXES:
+            raise BadModelPath(
+                f"model must be a .pth or .safetensors path relative to the trainer's data folder, got {model!r}"
+            )
+        root = self.data_dir.resolve()
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root):
+            raise BadModelPath(f"model path {model!r} leads outside the trainer's data folder")
+        if not path.is_file():
+            raise ModelNotFound(f"No model file at {model!r} (paths are relative to the trainer's data folder).")
+        return path
+
+    def get(self, model: str) -> tuple[Any, dict]:
+        """(model in eval mode, metadata) for a model path, loading it when it is not cached or has changed."""
+        path = self.resolve(model)
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            try:
+                # On the CPU: a prediction must not take GPU memory from a training trial.
+                loaded = engine.load_model(path, device="cpu")
+            except Exception as e:  # a truncated or foreign file: the caller sent a wrong path
+                raise ModelNotFound(f"{model!r} is not a model this service can load: {e}") from e
+            self.loads += 1
+            self._models[key] = loaded
+            while len(self._models) > self.capacity:
+                self._models.popitem(last=False)
+            return loaded
+
+
+def read_image(stream: BinaryIO) -> Any:
+    """One uploaded file as an RGB image; UnreadableImage with the reason (too large, not an image, corrupt)."""
+    data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise UnreadableImage(f"file larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    if not data:
+        raise UnreadableImage("empty file")
+    return open_rgb(io.BytesIO(data), max_pixels=MAX_IMAGE_PIXELS)
+
+
+def predict_uploads(cache: ModelCache, model: str, uploads: list[tuple[str, BinaryIO]], top_k: int) -> dict:
+    """Top-k predictions for every readable upload (one batch), and an error for each one that is not."""
+    if not uploads:
+        raise TrainerError("send at least one image in 'files'")
+    if len(uploads) > MAX_FILES:
+        raise TrainerError(f"send at most {MAX_FILES} images per request, got {len(uploads)}")
+    network, metadata = cache.get(model)
+    results: list[dict[str, Any]] = []
+    images, positions = [], []
+    for filename, stream in uploads:
+        try:
+            images.append(read_image(stream))
+            positions.append(len(results))
+            results.append({"filename": filename, "predictions": None, "error": None})
+        except UnreadableImage as e:
+            results.append({"filename": filename, "predictions": None, "error": f"not a readable image: {e}"})
+    if images:
+        ranked = engine.predict(network, metadata, images, top_k=top_k)
+        for position, rows in zip(positions, ranked, strict=True):
+            results[position]["predictions"] = [
+                {"class": row["class_name"], "index": row["index"], "probability": row["probability"]} for row in rows
+            ]
+    return {
+        "model": relative_path(cache.resolve(model), cache.data_dir),
+        "class_names": list(metadata.get("class_names", [])),
+        "results": results,
+    }

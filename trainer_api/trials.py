@@ -1,0 +1,351 @@
+"""Trials on this service: start one in a background thread, follow its events, cancel it.
+
+Each trial lives in `TRAINER_DATA_DIR/trials/<key>/`: the engine's checkpoint and
+model files plus state.json and events.ndjson (trial_files.py). A key is trained
+at most once: a second POST of a running or finished key returns what exists.
+A trial the service was running when it stopped (killed, restarted) reads as
+`failed` with `resumable: true` until its key is POSTed again, which resumes it
+from the engine's last checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trainer_api import engine
+from trainer_api.engine.errors import DatasetError
+from trainer_api.engine.manifest import read_manifest
+from trainer_api.errors import DatasetNotFound, InvalidTrial, SlotsBusy, UnknownTrial
+from trainer_api.trial_files import append_event, read_events, read_state, rewrite_events, to_plain, write_state
+
+log = logging.getLogger(__name__)
+
+FINISHED_STATES = frozenset({"completed", "early_stopped", "cancelled", "diverged", "failed"})
+HEARTBEAT_SECONDS = 10.0
+POLL_SECONDS = 0.25
+INTERRUPTED = (
+    "The training service stopped while this trial was running (it was killed or restarted). "
+    "POST the same key again to resume it from its last checkpoint."
+)
+
+
+@dataclass
+class LiveTrial:
+    """A trial started by this process and not finished yet."""
+
+    key: str
+    work_dir: Path
+    request: dict[str, Any]
+    state: str = "queued"
+    epochs_done: int = 0
+    events: list[dict[str, Any]] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    cancel_requested: bool = False
+    interrupted: bool = False  # stopped by the service's shutdown, not by a user: stays resumable
+    thread: threading.Thread | None = None
+
+    def stored(self) -> dict[str, Any]:
+        return {
+            "key": self.key, "state": self.state, "epochs_done": self.epochs_done,
+            "epochs": self.request["config"].get("epochs"), "error": None, "result": None,
+            "cancel_requested": self.cancel_requested, "request": self.request, "updated_at": time.time(),
+        }  # fmt: skip
+
+
+def status_of(stored: dict[str, Any], *, live: bool) -> dict[str, Any]:
+    """The TrialStatus of a stored state; an unfinished trial that is not running here reads as interrupted."""
+    status = {name: stored.get(name) for name in ("key", "state", "epochs_done", "epochs", "error", "result")}
+    status["cancel_requested"] = bool(stored.get("cancel_requested"))
+    status["resumable"] = False
+    if not live and status["state"] not in FINISHED_STATES:
+        status.update(state="failed", error=INTERRUPTED, resumable=True)
+    return status
+
+
+class TrialRegistry:
+    """Every trial of this service; at most `max_trials` train at once (one per GPU)."""
+
+    def __init__(
+        self, *, data_dir: Path, cache_dir: Path, device: str = "auto", max_trials: int = 1,
+        weights_dir: Path | None = None, num_threads: int | None = None,
+    ) -> None:  # fmt: skip
+        self.data_dir = Path(data_dir).absolute()
+        self.cache_dir = Path(cache_dir).absolute()
+        self.device = device
+        self.max_trials = max(1, max_trials)
+        self.weights_dir = weights_dir
+        # CPU threads per trial: OMP_NUM_THREADS when the operator set it, else the engine uses every core.
+        self.num_threads = num_threads or _env_threads()
+        self._live: dict[str, LiveTrial] = {}
+        self._lock = threading.Lock()
+        self._closing = False
+        self.heartbeat_seconds = HEARTBEAT_SECONDS
+
+    # --- reading -----------------------------------------------------------------------------------
+
+    def work_dir(self, key: str) -> Path:
+        return self.data_dir / "trials" / key
+
+    def status(self, key: str) -> dict[str, Any]:
+        """The trial's TrialStatus; UnknownTrial when this service never saw the key."""
+        with self._lock:
+            trial = self._live.get(key)
+            if trial is not None:
+                return status_of(trial.stored(), live=not trial.interrupted)
+        stored = read_state(self.work_dir(key))
+        if stored is None:
+            raise UnknownTrial(f"No trial with key {key!r} on this service.")
+        return status_of(stored, live=False)
+
+    def busy_slots(self) -> int:
+        """Trials queued or running now."""
+        with self._lock:
+            return sum(1 for t in self._live.values() if not t.interrupted)
+
+    def events_since(self, key: str, offset: int) -> tuple[list[dict[str, Any]], bool]:
+        """Events from `offset` on, and whether no more will come (the trial finished or was interrupted)."""
+        with self._lock:
+            trial = self._live.get(key)
+            if trial is not None and not trial.interrupted:
+                return trial.events[offset:], False
+        events = read_events(self.work_dir(key))
+        if not any(event["type"] == "finished" for event in events):
+            events.append(self._finished_event(self.status(key), len(events)))
+        return events[offset:], True
+
+    async def follow(self, key: str, offset: int) -> AsyncIterator[str]:
+        """NDJSON lines of the trial's events from `offset` until its `finished` event.
+
+        While no event comes, a `{"type": "heartbeat"}` line (no offset) every `heartbeat_seconds`
+        lets the client tell a quiet trial from a dead connection.
+        """
+        last_line = time.monotonic()
+        while True:
+            events, done = self.events_since(key, offset)
+            for event in events:
+                yield json.dumps(event) + "\n"
+                offset = event["offset"] + 1
+                last_line = time.monotonic()
+            if done:
+                return
+            if time.monotonic() - last_line >= self.heartbeat_seconds:
+                yield '{"type": "heartbeat"}\n'
+                last_line = time.monotonic()
+            await asyncio.sleep(POLL_SECONDS)
+
+    def retry_after(self) -> int:
+        """Seconds until a slot is likely free, from the running trials' epoch times (30 s without any)."""
+        with self._lock:
+            return self._estimate_retry_after()
+
+    def _estimate_retry_after(self) -> int:
+        estimates = []
+        for trial in self._live.values():
+            seconds = [e.get("seconds") or 0.0 for e in trial.events if e["type"] == "epoch"]
+            epochs = trial.request["config"].get("epochs") or 1
+            if seconds and not trial.interrupted:
+                estimates.append((epochs - trial.epochs_done) * sum(seconds) / len(seconds))
+        return int(min(3600, max(1, math.ceil(min(estimates))))) if estimates else 30
+
+    # --- changing ----------------------------------------------------------------------------------
+
+    def start(self, key: str, dataset_path: str, config: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Start the trial `key` unless it exists; returns (TrialStatus, whether training started now)."""
+        existing = self._existing(key)
+        if existing is not None:
+            return existing
+        dataset_dir = self.resolve_dataset(dataset_path)
+        trial_config = build_config(config)
+        with self._lock:
+            existing = self._existing(key, locked=True)
+            if existing is not None:
+                return existing
+            self._check_slot()
+            request = {"dataset_path": str(dataset_dir), "config": dict(config)}
+            trial = LiveTrial(key=key, work_dir=self.work_dir(key), request=request)
+            rewrite_events(_made(trial.work_dir), [])
+            return self._launch(trial, trial_config, dataset_dir), True
+
+    def cancel(self, key: str) -> dict[str, Any]:
+        """Ask a running trial to stop (within one batch); an interrupted one is marked cancelled."""
+        with self._lock:
+            trial = self._live.get(key)
+            if trial is not None and not trial.interrupted:
+                trial.cancel_requested = True
+                trial.stop.set()
+                write_state(trial.work_dir, trial.stored())
+                return status_of(trial.stored(), live=True)
+        stored = read_state(self.work_dir(key))
+        if stored is None:
+            raise UnknownTrial(f"No trial with key {key!r} on this service.")
+        if stored.get("state") not in FINISHED_STATES:
+            with self._lock:  # not running anywhere: record it as cancelled so a later POST does not resume it
+                stored.update(state="cancelled", cancel_requested=True, updated_at=time.time())
+                self._record_finish(self.work_dir(key), stored, read_events(self.work_dir(key)))
+        return status_of(stored, live=False)
+
+    async def wait_finished(self, key: str, timeout: float) -> dict[str, Any]:
+        """The trial's status once it has finished, or after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        status = self.status(key)
+        while status["state"] not in FINISHED_STATES and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            status = self.status(key)
+        return status
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop every running trial within one batch, leaving it resumable; wait up to `timeout` seconds."""
+        with self._lock:
+            self._closing = True
+            trials = list(self._live.values())
+            for trial in trials:
+                trial.interrupted = not trial.cancel_requested
+                trial.stop.set()
+        deadline = time.monotonic() + timeout
+        for trial in trials:
+            if trial.thread is not None:
+                trial.thread.join(max(0.0, deadline - time.monotonic()))
+
+    # --- inside ------------------------------------------------------------------------------------
+
+    def resolve_dataset(self, dataset_path: str) -> Path:
+        """The dataset folder (absolute, or relative to the data folder's parent), checked to hold a manifest."""
+        folder = Path(dataset_path)
+        if not folder.is_absolute():
+            folder = self.data_dir.parent / folder
+        if not folder.is_dir():
+            raise DatasetNotFound(f"No dataset folder at {folder}: is the path right and the volume shared?")
+        try:
+            read_manifest(folder)
+        except DatasetError as e:
+            raise DatasetNotFound(f"{e} (is the dataset ready?)") from e
+        return folder
+
+    def _existing(self, key: str, locked: bool = False) -> tuple[dict[str, Any], bool] | None:
+        """(status, started) for a key that exists: running here, finished, or interrupted (resumed now)."""
+        if not locked:
+            with self._lock:
+                return self._existing(key, locked=True)
+        trial = self._live.get(key)
+        if trial is not None and not trial.interrupted:
+            return status_of(trial.stored(), live=True), False
+        stored = read_state(self.work_dir(key))
+        if stored is None:
+            return None
+        if stored.get("state") in FINISHED_STATES:
+            return status_of(stored, live=False), False
+        return self._resume(key, stored), True
+
+    def _resume(self, key: str, stored: dict[str, Any]) -> dict[str, Any]:
+        """Start an interrupted trial again with its stored request; the engine resumes from its checkpoint."""
+        self._check_slot()
+        request = stored["request"]
+        trial = LiveTrial(key=key, work_dir=self.work_dir(key), request=request)
+        trial.events = [e for e in read_events(trial.work_dir) if e["type"] == "epoch"]
+        trial.events = [dict(e, offset=i) for i, e in enumerate(trial.events)]
+        trial.epochs_done = max([int(stored.get("epochs_done") or 0)] + [e["epoch"] for e in trial.events])
+        rewrite_events(trial.work_dir, trial.events)
+        log.info("resuming trial %s after epoch %s", key, trial.epochs_done)
+        return self._launch(trial, build_config(request["config"]), Path(request["dataset_path"]))
+
+    def _check_slot(self) -> None:
+        if self._closing:
+            raise SlotsBusy("The training service is shutting down; try again once it is back.", retry_after=10)
+        busy = sum(1 for t in self._live.values() if not t.interrupted)
+        if busy >= self.max_trials:
+            seconds = self._estimate_retry_after()
+            raise SlotsBusy(
+                f"All {self.max_trials} training slot(s) are busy; retry in about {seconds} s.", retry_after=seconds
+            )
+
+    def _launch(self, trial: LiveTrial, trial_config: Any, dataset_dir: Path) -> dict[str, Any]:
+        self._live[trial.key] = trial
+        write_state(trial.work_dir, trial.stored())
+        trial.thread = threading.Thread(
+            target=self._train, args=(trial, trial_config, dataset_dir), name=f"trial-{trial.key}", daemon=True
+        )
+        trial.thread.start()
+        return status_of(trial.stored(), live=True)
+
+    def _train(self, trial: LiveTrial, trial_config: Any, dataset_dir: Path) -> None:
+        with self._lock:
+            trial.state = "running"
+            write_state(trial.work_dir, trial.stored())
+        try:
+            result = engine.run_trial(
+                trial_config, dataset_dir=dataset_dir, work_dir=trial.work_dir, cache_dir=self.cache_dir,
+                device=self.device, on_epoch=lambda report: self._on_epoch(trial, report),
+                should_stop=trial.stop.is_set, weights_dir=self.weights_dir, num_threads=self.num_threads,
+            )  # fmt: skip
+        except Exception as e:  # the engine's failure is the trial's, never the service's
+            log.exception("trial %s failed", trial.key)
+            self._finish(trial, "failed", error=str(e) or type(e).__name__)
+            return
+        if trial.interrupted and result.status == "cancelled":
+            return  # stopped by shutdown: state.json still says running, so the next POST resumes it
+        state = result.status if result.status in FINISHED_STATES else "failed"
+        error = None if state in ("completed", "early_stopped", "cancelled") else (result.message or state)
+        self._finish(trial, state, error=error, result=to_plain(result, self.data_dir))
+
+    def _on_epoch(self, trial: LiveTrial, report: Any) -> None:
+        with self._lock:
+            event = {"type": "epoch", **to_plain(report, self.data_dir), "offset": len(trial.events)}
+            append_event(trial.work_dir, event)
+            trial.events.append(event)
+            trial.epochs_done = int(report.epoch)
+            write_state(trial.work_dir, trial.stored())
+
+    def _finish(self, trial: LiveTrial, state: str, error: str | None, result: dict | None = None) -> None:
+        with self._lock:
+            trial.state = state
+            stored = dict(trial.stored(), error=error, result=result)
+            self._record_finish(trial.work_dir, stored, trial.events)
+            self._live.pop(trial.key, None)
+
+    def _record_finish(self, work_dir: Path, stored: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        write_state(work_dir, stored)
+        event = self._finished_event(status_of(stored, live=False), len(events))
+        append_event(work_dir, event)
+        events.append(event)
+
+    @staticmethod
+    def _finished_event(status: dict[str, Any], offset: int) -> dict[str, Any]:
+        fields = {name: status[name] for name in ("state", "result", "error", "epochs_done", "resumable")}
+        return {"type": "finished", **fields, "offset": offset}
+
+
+def build_config(config: dict[str, Any]) -> Any:
+    """The engine's TrialConfig for validated request fields; InvalidTrial names what to change."""
+    name = config.get("architecture")
+    if name not in engine.ARCHITECTURES:
+        known = ", ".join(sorted(engine.ARCHITECTURES))
+        raise InvalidTrial(f"Unknown architecture {name!r}; known architectures: {known}.")
+    minimum = engine.ARCHITECTURES[name].min_input_size
+    if config.get("input_size", 0) < minimum:
+        raise InvalidTrial(
+            f"input_size {config.get('input_size')} is too small for {name}: it needs at least {minimum} px."
+        )
+    try:
+        return engine.TrialConfig.from_dict(config)
+    except (engine.ConfigError, TypeError, ValueError) as e:
+        raise InvalidTrial(f"Invalid trial configuration: {e}") from e
+
+
+def _env_threads() -> int | None:
+    value = os.environ.get("OMP_NUM_THREADS", "")
+    return int(value) if value.isdigit() and int(value) > 0 else None
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
