@@ -88,9 +88,13 @@ def model_metadata(trial: Trial) -> dict:
             return cached["metadata"]
     except (FileNotFoundError, json.JSONDecodeError, KeyError):
         pass
+    from trainer_api.engine.errors import EngineError
     from trainer_api.engine.export import read_metadata
 
-    metadata = read_metadata(path)
+    try:
+        metadata = read_metadata(path)
+    except EngineError as e:
+        raise ModelUnavailable(str(e)) from e
     write_json_atomic(cache, {"model_sha256": trial.model_sha256, "metadata": metadata})
     return metadata
 
@@ -104,6 +108,7 @@ def export_model(trial: Trial, kind: str) -> ModelFile:
     if kind not in EXPORT_KINDS:
         raise ModelUnavailable(f"{kind} is not an export format.")
     source = model_path(trial)
+    model_metadata(trial)  # an unreadable file stops here with a message
     folder = source.parent
     with _file_lock(folder, f"export-{kind}"):
         existing = export_file(trial, kind)
@@ -154,6 +159,7 @@ def evaluation_for(trial: Trial) -> dict:
     result = cached_evaluation(trial)
     if result is not None:
         return result
+    model_metadata(trial)  # an unreadable file stops here with a message
     folder = model_dir(trial)
     with _file_lock(folder, "evaluation"):
         result = cached_evaluation(trial)
@@ -227,12 +233,18 @@ def misclassified_thumbnail(trial: Trial, index: int) -> Path:
 def snippet_text(trial: Trial) -> str:
     """The engine's self-contained classify script, naming the file the user downloads from this page.
 
-    The script (`trainer_api/engine/snippet.py`) imports only torch, torchvision
-    and Pillow; it is tested in a fresh interpreter against the platform's predictions.
+    The script imports only torch, torchvision and Pillow (see `trainer_api.engine.snippet_source`).
     """
-    import trainer_api.engine.snippet as snippet
+    from trainer_api.engine import snippet_source
 
-    return Path(snippet.__file__).read_text(encoding="utf-8").replace("model.pth", download_name(trial, "pth"))
+    return snippet_source().replace("model.pth", download_name(trial, "pth"))
+
+
+def snippet_filename() -> str:
+    """The name the snippet's own usage text gives it."""
+    from trainer_api.engine import SNIPPET_FILENAME
+
+    return SNIPPET_FILENAME
 
 
 def model_page_context(trial: Trial) -> dict:
@@ -270,6 +282,7 @@ def model_page_context(trial: Trial) -> dict:
             "evaluation_url": reverse("trained_models:evaluation", args=[trial.study_id, trial.number]),
             "predict_url": reverse("trained_models:predict", args=[trial.study_id, trial.number]),
             "snippet": snippet_text(trial),
+            "snippet_filename": snippet_filename(),
             "try_it": try_it_limits(),
             "trainer_data_dir": settings.TRAINER_DATA_DIR,
         }

@@ -25,8 +25,9 @@ def try_it_limits() -> dict:
     }
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / 1024**2:.1f} MB"
+def _size(size: int) -> str:
+    """A file size the way the page words it: "3.2 MB", "540 KB"."""
+    return f"{size / 1024**2:.1f} MB" if size >= 1024**2 else f"{max(1, round(size / 1024))} KB"
 
 
 def _trainer_predict(model: str, files: list[UploadedFile]) -> dict:
@@ -81,8 +82,7 @@ def classify_uploads(trial: Trial, uploads: list[UploadedFile]) -> list[dict]:
             results[index] = {
                 "filename": upload.name,
                 "predictions": None,
-                "error": f"{_megabytes(upload.size)} is too large; images up to {_megabytes(limits['max_bytes'])} "
-                "can be tried.",
+                "error": f"{_size(upload.size)} is too large; images up to {_size(limits['max_bytes'])} can be tried.",
             }
         elif upload.size == 0:
             results[index] = {"filename": upload.name, "predictions": None, "error": "The file is empty."}
@@ -98,6 +98,6 @@ def classify_uploads(trial: Trial, uploads: list[UploadedFile]) -> list[dict]:
             results[index] = {
                 "filename": upload.name,
                 "predictions": None if error else [_prediction(p) for p in item.get("predictions") or []],
-                "error": f"Not an image we can read: {error}" if error else None,
+                "error": (error[:1].upper() + error[1:]) if error else None,
             }
     return [r for r in results if r is not None]

@@ -13,8 +13,8 @@
     });
   }
 
-  function megabytes(bytes) {
-    return (bytes / 1048576).toFixed(1) + " MB";
+  function fileSize(bytes) {
+    return bytes >= 1048576 ? (bytes / 1048576).toFixed(1) + " MB" : Math.max(1, Math.round(bytes / 1024)) + " KB";
   }
 
   // Training curves: validation accuracy (left axis) and loss (right axis) per epoch.
@@ -110,7 +110,7 @@
       var body = new FormData();
       files.forEach(function (f) { if (f.size <= maxBytes) body.append("files", f); });
       var local = big.map(function (f) {
-        return { file: f, result: { filename: f.name, error: megabytes(f.size) + " is too large; images up to " + megabytes(maxBytes) + " can be tried." } };
+        return { file: f, result: { filename: f.name, error: fileSize(f.size) + " is too large; images up to " + fileSize(maxBytes) + " can be tried." } };
       });
       var sent = files.filter(function (f) { return f.size <= maxBytes; });
       if (!sent.length) { results.innerHTML = local.map(function (r) { return resultCard(r.file, r.result); }).join(""); return; }

@@ -9,6 +9,7 @@ Exports run on the CPU in float32, so they never depend on the trainer's GPU.
 from __future__ import annotations
 
 import os
+import pickle
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -41,7 +42,12 @@ class ExportCheck:
 
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The plain metadata of a `.pth` (everything but the weights), read with `weights_only=True`."""
-    saved = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
+    try:
+        saved = torch.load(Path(path), map_location="cpu", weights_only=True, mmap=True)
+    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as e:
+        raise EngineError(f"{Path(path).name} cannot be read as a model file: {str(e).splitlines()[0]}") from e
+    if not isinstance(saved, dict) or "state_dict" not in saved:
+        raise EngineError(f"{Path(path).name} is not a model file of this platform (no state_dict and metadata)")
     return {key: value for key, value in saved.items() if key != "state_dict"}
 
 
