@@ -1,0 +1,200 @@
+"""From the checked images to a dataset: classes, split, statistics, thumbnails, manifest.
+
+The manifest follows "The dataset on disk" in trainer_api/README.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import ImageOps
+
+from platform_web.datasets.errors import IngestionError
+from platform_web.datasets.layouts import LayoutPlan, check_same_classes
+from trainer_api.engine.images import UnreadableImage, open_rgb
+from trainer_api.engine.splits import stratified_split
+
+MANIFEST_FORMAT = 1
+THUMBS_PER_CLASS = 6
+THUMB_SIZE = 96
+IMBALANCE_RATIO = 5.0
+# Longer warning lists are cut here (with a count of the rest) to keep the row and the page small.
+MAX_WARNINGS = 500
+
+
+@dataclass(frozen=True)
+class Item:
+    """One kept image: where it is, its class, its split as given (or None), its size after orientation."""
+
+    path: str
+    class_name: str
+    split: str | None
+    width: int
+    height: int
+    digest: bytes  # SHA-256 of the file's bytes
+
+
+@dataclass
+class IngestResult:
+    """What the dataset record shows; the manifest on disk holds the per-image list."""
+
+    classes: list[str]
+    class_counts: dict[str, dict[str, int]]
+    image_count: int
+    train_count: int
+    val_count: int
+    split_source: str
+    size_stats: dict
+    content_hash: str
+    thumbnails: dict[str, list[str]]
+    warnings: list[dict] = field(default_factory=list)
+
+
+def summarise(
+    items: list[Item],
+    plan: LayoutPlan,
+    warnings: list[dict],
+    work_dir: Path,
+    on_progress: Callable[[float, str], None],
+    start: float,
+) -> IngestResult:
+    """Check classes and splits of the readable images, write thumbnails and manifest.json."""
+    items = sorted(items, key=lambda item: item.path)
+    planned_classes = sorted({c.class_name for c in plan.candidates})
+    _check_counts(items, planned_classes, warnings)
+    classes = planned_classes
+    index = {name: i for i, name in enumerate(classes)}
+    if plan.split_source == "given":
+        check_same_classes(
+            {i.class_name for i in items if i.split == "train"}, {i.class_name for i in items if i.split == "val"}
+        )
+        splits = [item.split for item in items]
+    else:
+        splits = stratified_split([index[item.class_name] for item in items], 0.2, seed=0)
+
+    class_counts = {name: {"train": 0, "val": 0} for name in classes}
+    for item, split in zip(items, splits, strict=True):
+        class_counts[item.class_name][split] += 1
+    warnings = _imbalance_warnings(class_counts) + warnings  # dataset-wide notices first
+
+    on_progress(start + (1 - start) * 0.3, "Making thumbnails")
+    thumbnails = _write_thumbnails(items, classes, work_dir, warnings)
+    on_progress(start + (1 - start) * 0.8, "Writing the manifest")
+    content_hash = _content_hash(items)
+    _write_manifest(work_dir, content_hash, classes, plan.split_source, items, splits, index)
+    train_count = splits.count("train")
+    return IngestResult(
+        classes=classes,
+        class_counts=class_counts,
+        image_count=len(items),
+        train_count=train_count,
+        val_count=len(items) - train_count,
+        split_source=plan.split_source,
+        size_stats=size_statistics(items),
+        content_hash=content_hash,
+        thumbnails=thumbnails,
+        warnings=_cap(warnings),
+    )
+
+
+def _check_counts(items: list[Item], classes: list[str], warnings: list[dict]) -> None:
+    if not items:
+        first = f" First problem: {warnings[0]['path']}: {warnings[0]['message']}." if warnings else ""
+        raise IngestionError(f"No readable image found in the zip: every image file was skipped.{first}")
+    counts = Counter(item.class_name for item in items)
+    short = [f"“{name}” ({counts[name]})" for name in classes if counts[name] < 2]
+    if short:
+        raise IngestionError(
+            f"Each class needs at least two readable images (one to train on, one to validate); "
+            f"too few in {', '.join(short)}. Add images or remove the class folder."
+        )
+
+
+def _imbalance_warnings(class_counts: dict[str, dict[str, int]]) -> list[dict]:
+    totals = {name: c["train"] + c["val"] for name, c in class_counts.items()}
+    largest = max(totals, key=lambda n: totals[n])
+    smallest = min(totals, key=lambda n: totals[n])
+    ratio = totals[largest] / totals[smallest]
+    if ratio <= IMBALANCE_RATIO:
+        return []
+    return [
+        {
+            "path": "",
+            "message": f"Class imbalance: “{largest}” has {totals[largest]:,} images, “{smallest}” only "
+            f"{totals[smallest]:,} ({ratio:.1f}×). Accuracy may favour the large classes.",
+        }
+    ]
+
+
+def size_statistics(items: list[Item]) -> dict:
+    """Min / median / max width and height, the number of distinct sizes and the most common one."""
+    widths = [item.width for item in items]
+    heights = [item.height for item in items]
+    sizes = Counter((item.width, item.height) for item in items)
+    (common_w, common_h), common_n = sizes.most_common(1)[0]
+    return {
+        "width": {"min": min(widths), "median": statistics.median(widths), "max": max(widths)},
+        "height": {"min": min(heights), "median": statistics.median(heights), "max": max(heights)},
+        "distinct_sizes": len(sizes),
+        "most_common": {"width": common_w, "height": common_h, "count": common_n},
+    }
+
+
+def _write_thumbnails(items: list[Item], classes: list[str], work_dir: Path, warnings: list[dict]) -> dict:
+    thumbs_dir = work_dir / "thumbs"
+    thumbs_dir.mkdir(parents=True, exist_ok=True)
+    thumbnails: dict[str, list[str]] = {name: [] for name in classes}
+    chosen: dict[str, list[Item]] = {name: [] for name in classes}
+    for item in items:  # in path order: the first few of each class
+        if len(chosen[item.class_name]) < THUMBS_PER_CLASS:
+            chosen[item.class_name].append(item)
+    for label, name in enumerate(classes):
+        for item in chosen[name]:
+            file_name = f"{label}_{len(thumbnails[name])}.jpg"
+            try:
+                with open_rgb(work_dir / item.path) as image:
+                    ImageOps.fit(image, (THUMB_SIZE, THUMB_SIZE)).save(thumbs_dir / file_name, "JPEG", quality=85)
+            except (UnreadableImage, OSError) as e:  # decoded a moment ago; only a full disk gets here
+                warnings.append({"path": item.path, "message": f"no thumbnail ({e})"})
+                continue
+            thumbnails[name].append(file_name)
+    return thumbnails
+
+
+def _content_hash(items: list[Item]) -> str:
+    """SHA-256 over every kept image in path order: its path, a NUL byte, the SHA-256 of its bytes."""
+    digest = hashlib.sha256()
+    for item in items:
+        digest.update(item.path.encode("utf-8") + b"\0" + item.digest)
+    return digest.hexdigest()
+
+
+def _write_manifest(work_dir, content_hash, classes, split_source, items, splits, index) -> None:
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "content_hash": content_hash,
+        "classes": classes,
+        "split_source": split_source,
+        "items": [
+            {"path": i.path, "label": index[i.class_name], "split": s, "width": i.width, "height": i.height}
+            for i, s in zip(items, splits, strict=True)
+        ],
+    }
+    temporary = work_dir / "manifest.json.tmp"
+    with open(temporary, "w", encoding="utf-8") as out:
+        json.dump(manifest, out, ensure_ascii=False, separators=(",", ":"))
+    os.replace(temporary, work_dir / "manifest.json")
+
+
+def _cap(warnings: list[dict]) -> list[dict]:
+    if len(warnings) <= MAX_WARNINGS:
+        return warnings
+    rest = len(warnings) - MAX_WARNINGS
+    return warnings[:MAX_WARNINGS] + [{"path": "", "message": f"… and {rest:,} more warnings not listed"}]

@@ -1,0 +1,21 @@
+"""Domain errors of the datasets app. Their messages are shown to the user as they are."""
+
+
+class DatasetError(Exception):
+    """Base of the errors a user can act on."""
+
+
+class UploadRejected(DatasetError):
+    """The upload was refused before ingestion (too large, no file)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class IngestionError(DatasetError):
+    """Ingestion stopped: the dataset is marked failed with this message."""
+
+
+class DatasetGone(DatasetError):
+    """The dataset was deleted while it was being ingested."""

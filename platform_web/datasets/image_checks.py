@@ -1,0 +1,78 @@
+"""Decoding every extracted image, in a small process pool when there are many.
+
+The functions here touch no database and no Django: they run in pool workers.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from trainer_api.engine.images import UnreadableImage, open_rgb
+
+# (width, height) after EXIF orientation, or the reason the file is unusable.
+CheckResult = tuple[int, int] | str
+
+
+def check_images(paths: list[str], max_pixels: int) -> list[CheckResult]:
+    """Fully decode each file the way training will (`open_rgb`); report its size or why it failed."""
+    results: list[CheckResult] = []
+    for path in paths:
+        try:
+            with open_rgb(path, max_pixels=max_pixels) as image:
+                results.append(image.size)
+        except UnreadableImage as e:
+            results.append(_reason(e))
+        except Exception as e:  # noqa: BLE001 - a malformed file may break a decoder in any way
+            results.append(_reason(e))
+    return results
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+class ImageChecker:
+    """Checks batches of files, in `processes` worker processes (or inline when 1).
+
+    Batches are submitted while extraction continues; `results()` yields
+    `(batch_id, results)` for finished batches.
+    """
+
+    def __init__(self, max_pixels: int, processes: int) -> None:
+        self.max_pixels = max_pixels
+        self.pending: dict[Future, int] = {}
+        self.done: list[tuple[int, list[CheckResult]]] = []
+        self.pool: ProcessPoolExecutor | None = None
+        if processes > 1:
+            # fork: workers start at once and inherit the imports; they only decode files.
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))
+
+    def submit(self, batch_id: int, paths: list[str]) -> None:
+        if self.pool is None:
+            self.done.append((batch_id, check_images(paths, self.max_pixels)))
+        else:
+            self.pending[self.pool.submit(check_images, paths, self.max_pixels)] = batch_id
+
+    def finished(self, wait: bool = False) -> Iterator[tuple[int, list[CheckResult]]]:
+        """Results of the batches finished so far (all of them when `wait`)."""
+        yield from self.done
+        self.done.clear()
+        for future in list(self.pending):
+            if wait or future.done():
+                batch_id = self.pending.pop(future)
+                yield batch_id, future.result()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+def default_processes() -> int:
+    """Two decoding processes where there are two CPUs or more."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1

@@ -1,0 +1,156 @@
+"""Making an uploaded zip safe to unpack.
+
+Every entry is checked before anything is written (names that escape the
+folder, links, encryption, declared sizes), and real bytes are counted while
+extracting, because the sizes a zip declares can lie.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import stat
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from platform_web.datasets.errors import IngestionError
+
+# Small entries may compress extremely well (a blank image) without being a
+# bomb; the ratio limit applies once an entry has unpacked this many bytes.
+RATIO_CHECK_FLOOR_BYTES = 1024 * 1024
+COPY_CHUNK_BYTES = 1024 * 1024
+_DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
+
+
+@dataclass(frozen=True)
+class ZipLimits:
+    """Zip-bomb limits (settings ZIP_MAX_TOTAL_BYTES, ZIP_MAX_ENTRIES, ZIP_MAX_RATIO)."""
+
+    max_total_bytes: int
+    max_entries: int
+    max_ratio: float
+
+
+def human_bytes(count: float) -> str:
+    """`1536` -> `1.5 KiB`: sizes in messages."""
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
+        count /= 1024
+    return f"{count:,.1f} GiB"
+
+
+def open_zip(path: Path) -> zipfile.ZipFile:
+    """Open the uploaded file as a zip, or fail with a message saying it is not one."""
+    try:
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile as e:
+        raise IngestionError(
+            f"The uploaded file is not a zip archive, or it is damaged ({e}). "
+            "Upload a .zip file made by your system's 'compress' command or the zip tool."
+        ) from e
+    except (OSError, EOFError, ValueError) as e:
+        raise IngestionError(f"The uploaded zip cannot be read ({e}); upload it again.") from e
+
+
+def unsafe_name_reason(name: str) -> str | None:
+    """Why an entry's path would land outside the dataset folder, or None when it is safe."""
+    normalized = name.replace("\\", "/")
+    if normalized.startswith("/"):
+        return "is an absolute path"
+    if _DRIVE_LETTER.match(normalized):
+        return "starts with a drive letter"
+    if ".." in normalized.split("/"):
+        return "climbs out of the folder with '..'"
+    if "\x00" in normalized:
+        return "contains a NUL character"
+    return None
+
+
+def is_symlink(info: zipfile.ZipInfo) -> bool:
+    """True when the entry is a symbolic link (Unix mode in the high 16 bits of external_attr)."""
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def check_entries(infos: list[zipfile.ZipInfo], limits: ZipLimits) -> None:
+    """Refuse the whole zip when any entry is unsafe or the declared sizes are over the limits."""
+    if len(infos) > limits.max_entries:
+        raise IngestionError(
+            f"The zip holds {len(infos):,} entries; the limit is {limits.max_entries:,}. "
+            "Split the dataset or remove files it does not need."
+        )
+    declared_total = 0
+    for info in infos:
+        reason = unsafe_name_reason(info.filename)
+        if reason:
+            raise IngestionError(
+                f"Unsafe entry “{info.filename}”: its path {reason}. "
+                "Entries must stay inside the zip's folder; nothing was extracted."
+            )
+        if is_symlink(info):
+            raise IngestionError(
+                f"Unsafe entry “{info.filename}”: it is a symbolic link. "
+                "Links are not accepted; put the image files themselves in the zip."
+            )
+        if info.flag_bits & 0x1:
+            raise IngestionError(
+                f"Entry “{info.filename}” is encrypted (password-protected). Upload a zip without a password."
+            )
+        if info.is_dir():
+            continue
+        declared_total += info.file_size
+        _check_ratio(info, info.file_size, limits)
+    if declared_total > limits.max_total_bytes:
+        raise IngestionError(
+            f"The zip says it unpacks to {human_bytes(declared_total)}, more than the limit of "
+            f"{human_bytes(limits.max_total_bytes)}. Upload a smaller dataset."
+        )
+
+
+def _check_ratio(info: zipfile.ZipInfo, unpacked: int, limits: ZipLimits) -> None:
+    allowed = max(limits.max_ratio * max(info.compress_size, 1), RATIO_CHECK_FLOOR_BYTES)
+    if unpacked > allowed:
+        raise IngestionError(
+            f"Entry “{info.filename}” unpacks to more than {limits.max_ratio:g} times its compressed size "
+            f"({human_bytes(info.compress_size)} compressed); this looks like a zip bomb, so the zip was refused."
+        )
+
+
+class ByteBudget:
+    """Counts the real bytes extracted from the whole zip against ZIP_MAX_TOTAL_BYTES."""
+
+    def __init__(self, limits: ZipLimits) -> None:
+        self.limits = limits
+        self.used = 0
+
+    def take(self, count: int, entry: str) -> None:
+        self.used += count
+        if self.used > self.limits.max_total_bytes:
+            raise IngestionError(
+                f"The zip unpacks to more than the limit of {human_bytes(self.limits.max_total_bytes)} "
+                f"(reached while extracting “{entry}”). Upload a smaller dataset."
+            )
+
+
+def extract_entry(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, budget: ByteBudget) -> bytes:
+    """Copy one entry to `target`, counting real bytes; returns the SHA-256 digest of its content."""
+    digest = hashlib.sha256()
+    written = 0
+    try:
+        with zf.open(info) as source, open(target, "wb") as out:
+            while chunk := source.read(COPY_CHUNK_BYTES):
+                written += len(chunk)
+                budget.take(len(chunk), info.filename)
+                _check_ratio(info, written, budget.limits)
+                digest.update(chunk)
+                out.write(chunk)
+    except NotImplementedError as e:
+        raise IngestionError(
+            f"Entry “{info.filename}” uses a compression method this server cannot read ({e}). "
+            "Re-create the zip with the standard Deflate method."
+        ) from e
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise IngestionError(f"The zip is damaged at entry “{info.filename}” ({e}); upload it again.") from e
+    return digest.digest()

@@ -1,0 +1,47 @@
+"""Zips of tiny generated images for the dataset suites."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+from PIL import Image
+
+COLOURS = [(220, 40, 40), (40, 160, 60), (40, 80, 220), (230, 200, 40), (160, 60, 200), (30, 190, 200)]
+
+
+def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (24, 16), colour=(200, 50, 50), mode: str = "RGB",
+                **save_args) -> bytes:  # fmt: skip
+    """An image file's bytes: a coloured rectangle with a darker corner, so it is not blank."""
+    image = Image.new("RGB", size, colour)
+    image.paste((colour[0] // 3, colour[1] // 3, colour[2] // 3), (0, 0, max(1, size[0] // 3), max(1, size[1] // 3)))
+    if mode != "RGB":
+        image = image.convert(mode)
+    out = io.BytesIO()
+    image.save(out, fmt, **save_args)
+    return out.getvalue()
+
+
+def write_zip(path: Path, entries: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    """A zip holding `entries` (name -> bytes)."""
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return path
+
+
+def class_folders(classes=("cat", "dog"), per_class: int = 4, prefix: str = "", fmt: str = "PNG",
+                  suffix: str = ".png") -> dict[str, bytes]:  # fmt: skip
+    """`<prefix><class>/<n>.png` entries, one colour per class."""
+    entries = {}
+    for c, name in enumerate(classes):
+        for n in range(per_class):
+            colour = tuple(min(255, v + 9 * n) for v in COLOURS[c % len(COLOURS)])
+            entries[f"{prefix}{name}/{n:03d}{suffix}"] = image_bytes(fmt, colour=colour)
+    return entries
+
+
+def dataset_zip(path: Path, classes=("cat", "dog"), per_class: int = 4, prefix: str = "") -> Path:
+    """A valid dataset zip: class folders of PNGs."""
+    return write_zip(path, class_folders(classes, per_class, prefix))
