@@ -6,7 +6,6 @@ Routes parse and shape; trials.py runs trials, predictions.py classifies images.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,7 +33,6 @@ from trainer_api.schemas import (
 from trainer_api.settings import TrainerSettings, get_settings
 from trainer_api.trials import TrialRegistry
 
-log = logging.getLogger(__name__)
 DEFAULT_TOKEN = "dev-trainer-token"
 CANCEL_WAIT_SECONDS = 3.0
 TrialKey = Annotated[str, PathParam(pattern=KEY_PATTERN, description="the trial's key")]
@@ -45,9 +43,8 @@ public = APIRouter(prefix="/v1")
 
 
 @public.get("/health", response_model=Health)
-def health(settings: SettingsDep, request: Request) -> Health:
+def health(settings: SettingsDep, registry: RegistryDep) -> Health:
     """Device, library versions and training slots; needs no token (the launcher and /healthz poll it)."""
-    registry: TrialRegistry = request.app.state.registry
     return Health(status="ok", **system.device_info(settings.device), **system.versions(),
                   slots_busy=registry.busy_slots(), slots_total=registry.max_trials)  # fmt: skip
 
@@ -99,7 +96,7 @@ async def cancel_trial(key: TrialKey, registry: RegistryDep) -> TrialStatus:
 @protected.post("/predict", response_model=PredictResponse, responses={400: {"model": ErrorMessage}, **ERRORS})
 def predict(
     files: Annotated[list[UploadFile], File(description=f"one or more images (at most {MAX_FILES})")],
-    model: Annotated[str, Form(description="a model .pth path relative to TRAINER_DATA_DIR")],
+    model: Annotated[str, Form(description="a model .pth / .safetensors path relative to TRAINER_DATA_DIR")],
     cache: ModelCacheDep,
     top_k: Annotated[int, Form(ge=1, le=1000)] = 5,
 ) -> PredictResponse:

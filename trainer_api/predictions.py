@@ -70,10 +70,14 @@ def read_image(stream: BinaryIO) -> Any:
     """One uploaded file as an RGB image; UnreadableImage with the reason (too large, not an image, corrupt)."""
     data = stream.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
-        raise UnreadableImage(f"file larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+        raise UnreadableImage(f"file larger than the {MAX_FILE_BYTES:,} bytes allowed")
     if not data:
         raise UnreadableImage("empty file")
-    return open_rgb(io.BytesIO(data), max_pixels=MAX_IMAGE_PIXELS)
+    buffer = io.BytesIO(data)
+    try:
+        return open_rgb(buffer, max_pixels=MAX_IMAGE_PIXELS)
+    except UnreadableImage as e:  # Pillow names the in-memory buffer in its messages: say nothing of it
+        raise UnreadableImage(str(e).replace(f" {buffer!r}", "").replace(repr(buffer), "the file")) from e
 
 
 def predict_uploads(cache: ModelCache, model: str, uploads: list[tuple[str, BinaryIO]], top_k: int) -> dict:

@@ -278,24 +278,25 @@ class TrialRegistry:
         return status_of(trial.stored(), live=True)
 
     def _train(self, trial: LiveTrial, trial_config: Any, dataset_dir: Path) -> None:
-        with self._lock:
-            trial.state = "running"
-            write_state(trial.work_dir, trial.stored())
         try:
+            with self._lock:
+                trial.state = "running"
+                write_state(trial.work_dir, trial.stored())
             result = engine.run_trial(
                 trial_config, dataset_dir=dataset_dir, work_dir=trial.work_dir, cache_dir=self.cache_dir,
                 device=self.device, on_epoch=lambda report: self._on_epoch(trial, report),
                 should_stop=trial.stop.is_set, weights_dir=self.weights_dir, num_threads=self.num_threads,
             )  # fmt: skip
+            if trial.interrupted and result.status == "cancelled":
+                return  # stopped by shutdown: state.json still says running, so the next POST resumes it
+            state = result.status if result.status in FINISHED_STATES else "failed"
+            error = None if state in ("completed", "early_stopped", "cancelled") else (result.message or state)
+            plain_result = to_plain(result, self.data_dir)
         except Exception as e:  # the engine's failure is the trial's, never the service's
             log.exception("trial %s failed", trial.key)
             self._finish(trial, "failed", error=str(e) or type(e).__name__)
             return
-        if trial.interrupted and result.status == "cancelled":
-            return  # stopped by shutdown: state.json still says running, so the next POST resumes it
-        state = result.status if result.status in FINISHED_STATES else "failed"
-        error = None if state in ("completed", "early_stopped", "cancelled") else (result.message or state)
-        self._finish(trial, state, error=error, result=to_plain(result, self.data_dir))
+        self._finish(trial, state, error=error, result=plain_result)
 
     def _on_epoch(self, trial: LiveTrial, report: Any) -> None:
         with self._lock:
@@ -309,8 +310,10 @@ class TrialRegistry:
         with self._lock:
             trial.state = state
             stored = dict(trial.stored(), error=error, result=result)
-            self._record_finish(trial.work_dir, stored, trial.events)
-            self._live.pop(trial.key, None)
+            try:
+                self._record_finish(trial.work_dir, stored, trial.events)
+            finally:  # even when the disk refuses the write, the slot is freed
+                self._live.pop(trial.key, None)
 
     def _record_finish(self, work_dir: Path, stored: dict[str, Any], events: list[dict[str, Any]]) -> None:
         write_state(work_dir, stored)

@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.trainer_api.service.helpers import trial_body, wait_for
+from trainer_api import predictions
 
 
 def png(level: int, size: int = 16) -> bytes:
@@ -49,11 +50,21 @@ def test_predict_returns_top_k_for_images_and_an_error_for_a_non_image(client, m
     for name in ("notes.txt", "broken.png"):
         assert results[name]["predictions"] is None
         assert results[name]["error"].startswith("not a readable image")
+        assert "BytesIO" not in results[name]["error"]
 
     one = client.post("/v1/predict", data={"model": model_path, "top_k": "1"},
                       files=[("files", ("w.png", png(240), "image/png"))])  # fmt: skip
     assert [p["class"] for p in one.json()["results"][0]["predictions"]] == ["bright"]
     assert service.state.model_cache.loads == 1  # the second request reused the loaded model
+
+
+def test_an_oversized_file_gets_its_own_error(client, model_path, monkeypatch):
+    monkeypatch.setattr(predictions, "MAX_FILE_BYTES", 1000)
+    files = [("files", ("big.png", png(100, size=256) + b"\0" * 1000, "image/png")),
+             ("files", ("small.png", png(240), "image/png"))]  # fmt: skip
+    results = client.post("/v1/predict", data={"model": model_path}, files=files).json()["results"]
+    assert results[0]["predictions"] is None and "larger than the 1,000 bytes" in results[0]["error"]
+    assert results[1]["predictions"][0]["class"] == "bright"
 
 
 @pytest.mark.parametrize(

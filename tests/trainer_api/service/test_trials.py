@@ -6,9 +6,12 @@ import json
 import time
 
 import pytest
+from fastapi.testclient import TestClient
 
-from tests.trainer_api.service.helpers import trial_body, wait_for
+from tests.trainer_api.service.helpers import AUTH, trial_body, wait_for
 from trainer_api import engine
+from trainer_api.app import create_app
+from trainer_api.trial_files import read_events as lines_of_file
 
 FINISHED = {"completed", "early_stopped", "cancelled", "diverged", "failed"}
 
@@ -147,3 +150,40 @@ def test_unknown_keys_are_404(client):
     assert client.get("/v1/trials/nope/events").status_code == 404
     assert client.delete("/v1/trials/nope").status_code == 404
     assert "nope" in client.get("/v1/trials/nope").json()["detail"]
+
+
+def test_a_shutdown_leaves_a_running_trial_resumable_by_the_next_service(trainer_settings, dataset):
+    body = trial_body("t-shut", dataset, epochs=500, batch_size=2)
+    first = create_app(trainer_settings)
+    first.state.registry.num_threads = 1
+    with TestClient(first, headers=AUTH) as client:
+        assert client.post("/v1/trials", json=body).status_code == 202
+        wait_for(lambda: client.get("/v1/trials/t-shut").json()["epochs_done"] >= 1, 60, message="first epoch")
+    # the lifespan's shutdown stopped the trial within a batch, without calling it cancelled
+    done_before = len([e for e in lines_of_file(first.state.registry.work_dir("t-shut")) if e["type"] == "epoch"])
+
+    second = create_app(trainer_settings)
+    second.state.registry.num_threads = 1
+    with TestClient(second, headers=AUTH) as client:
+        status = client.get("/v1/trials/t-shut").json()
+        assert (status["state"], status["resumable"]) == ("failed", True)
+        assert lines_of(client.get("/v1/trials/t-shut/events"))[-1]["resumable"] is True
+        assert client.post("/v1/trials", json=body).status_code == 202
+        wait_for(lambda: client.get("/v1/trials/t-shut").json()["epochs_done"] > done_before, 60, message="resume")
+        assert client.delete("/v1/trials/t-shut").json()["state"] == "cancelled"
+        epochs = [e["epoch"] for e in lines_of(client.get("/v1/trials/t-shut/events")) if e["type"] == "epoch"]
+        assert epochs == list(range(1, len(epochs) + 1))  # went on from the checkpoint, not from epoch 1
+
+
+def test_cancelling_an_interrupted_trial_makes_it_final(trainer_settings, dataset):
+    body = trial_body("t-dead", dataset, epochs=500, batch_size=2)
+    first = create_app(trainer_settings)
+    first.state.registry.num_threads = 1
+    with TestClient(first, headers=AUTH) as client:
+        client.post("/v1/trials", json=body)
+        wait_for(lambda: client.get("/v1/trials/t-dead").json()["epochs_done"] >= 1, 60, message="first epoch")
+    with TestClient(create_app(trainer_settings), headers=AUTH) as client:
+        assert client.delete("/v1/trials/t-dead").json()["state"] == "cancelled"
+        again = client.post("/v1/trials", json=body)
+        assert again.status_code == 200 and again.json()["state"] == "cancelled"
+        assert lines_of(client.get("/v1/trials/t-dead/events"))[-1]["state"] == "cancelled"
