@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from .artefact import load_model
 from .errors import EngineError
@@ -114,6 +115,57 @@ def export_torchscript(model_path: str | Path, out_path: str | Path, inputs: tor
     return ExportCheck(max_abs_diff=diff, images=int(inputs.shape[0]), checked_with="torch.jit.load")
 
 
+class _AdaptiveAvgPoolAsMatmul(nn.Module):
+    """`adaptive_avg_pool2d` at one fixed input size, as two matrix products.
+
+    ONNX's exporter cannot express adaptive pooling whose output size does not
+    divide the input size (lite_cnn at 16 px pools 2x2 up to 4x4); the same
+    averages as matrices export everywhere and agree to float rounding.
+    """
+
+    def __init__(self, in_size: tuple[int, int], out_size: tuple[int, int]) -> None:
+        super().__init__()
+        self.register_buffer("rows", _pool_matrix(in_size[0], out_size[0]))
+        self.register_buffer("cols", _pool_matrix(in_size[1], out_size[1]).t().contiguous())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.matmul(torch.matmul(self.rows, x), self.cols)
+
+
+def _pool_matrix(size_in: int, size_out: int) -> torch.Tensor:
+    """(size_out, size_in) weights of PyTorch's adaptive average pooling along one axis."""
+    matrix = torch.zeros(size_out, size_in)
+    for i in range(size_out):
+        start, end = (i * size_in) // size_out, -(-((i + 1) * size_in) // size_out)
+        matrix[i, start:end] = 1.0 / (end - start)
+    return matrix
+
+
+def _onnx_friendly(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    """The model with every adaptive average pooling ONNX cannot express replaced by its matrix form."""
+    shapes: dict[str, tuple[int, int]] = {}
+    hooks = [
+        module.register_forward_hook(
+            lambda m, args, out, name=name: shapes.__setitem__(name, tuple(args[0].shape[-2:]))
+        )
+        for name, module in model.named_modules()
+        if isinstance(module, nn.AdaptiveAvgPool2d)
+    ]
+    with torch.inference_mode():
+        model(example)
+    for hook in hooks:
+        hook.remove()
+    for name, in_size in shapes.items():
+        module = model.get_submodule(name)
+        out = module.output_size if isinstance(module.output_size, tuple) else (module.output_size,) * 2
+        out_size = tuple(in_size[i] if o is None else o for i, o in enumerate(out))
+        if in_size[0] % out_size[0] == 0 and in_size[1] % out_size[1] == 0:
+            continue  # a plain average pool: the exporter handles it
+        parent_name, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent_name), child, _AdaptiveAvgPoolAsMatmul(in_size, out_size))
+    return model
+
+
 def export_onnx(model_path: str | Path, out_path: str | Path, inputs: torch.Tensor, atol: float = 1e-4):
     """Export the model to ONNX (dynamic batch size) at `out_path`, checked with onnxruntime within `atol`.
 
@@ -131,7 +183,7 @@ def export_onnx(model_path: str | Path, out_path: str | Path, inputs: torch.Tens
             warnings.simplefilter("ignore")
             # The TorchScript-based exporter: it needs no extra package (the dynamo one needs onnxscript).
             torch.onnx.export(
-                model,
+                _onnx_friendly(model, inputs[:1]),
                 (inputs[:1],),
                 str(tmp),
                 dynamo=False,
@@ -147,7 +199,7 @@ def export_onnx(model_path: str | Path, out_path: str | Path, inputs: torch.Tens
         diff = _compare(expected, actual, atol, "The ONNX model (onnxruntime)")
         os.replace(tmp, out_path)
     except (RuntimeError, ValueError) as e:  # ExportCheckFailed is neither: it passes through
-        raise EngineError(f"torch could not export this model to ONNX: {e}") from e
+        raise EngineError(f"torch could not export this model to ONNX: {str(e).splitlines()[0][:300]}") from e
     finally:
         tmp.unlink(missing_ok=True)
     return ExportCheck(max_abs_diff=diff, images=int(inputs.shape[0]), checked_with="onnxruntime")
