@@ -5,7 +5,10 @@ Messages to the browser:
 - `{"type": "events", "events": [{seq, type, payload, at}, ...]}` events after the client's seq
 - `{"type": "importance", "importance": {...} | null, "based_on": n}` on request
 
-Messages from the browser: `{"action": "importance"}` and `{"action": "snapshot"}`.
+Messages from the browser: `{"action": "importance"}`, `{"action": "snapshot"}` and
+`{"action": "sync"}` (sent every few seconds by the page: answered with any stored
+event it has not been sent, so even the last event of a burst that the channel
+layer dropped reaches it).
 
 Every event goes out at most once per connection and in seq order: the
 consumer joins the group before it reads the database, skips live copies it
@@ -88,7 +91,9 @@ class StudyConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content, **kwargs) -> None:
         action = content.get("action") if isinstance(content, dict) else None
-        if action == "importance":
+        if action == "sync":
+            await self.catch_up()
+        elif action == "importance":
             answer = await _importance(self.study_id)
             await self.send_json({"type": "importance", **answer})
         elif action == "snapshot":
@@ -105,6 +110,17 @@ class StudyConsumer(AsyncJsonWebsocketConsumer):
         if events:
             self.sent_seq = events[-1]["seq"]
             await self.send_json({"type": "events", "events": events})
+
+    async def dispatch(self, message) -> None:
+        # Channels runs close_old_connections() in the single thread-sensitive
+        # executor before EVERY handler; for live events (one per event and
+        # watcher) that serialised hop cost about half the server's CPU in
+        # bench/live. study_event reaches the database only through
+        # database_sync_to_async, which closes stale connections itself.
+        if message["type"] == "study.event":
+            await self.study_event(message)
+        else:
+            await super().dispatch(message)
 
     async def study_event(self, message) -> None:
         """A live event from the group (published by record_event after its commit)."""

@@ -132,6 +132,23 @@ async def test_event_lost_by_the_channel_layer_is_filled_from_the_database(owner
     assert [e["seq"] for e in received] == [start + 1, start + 2]
 
 
+async def test_sync_request_delivers_a_dropped_last_event(owner_setup, monkeypatch):
+    study, cookie = owner_setup
+    comm = communicator(study.id, cookie)
+    assert (await comm.connect(timeout=10))[0]
+    start = (await comm.receive_json_from(timeout=10))["seq"]
+    monkeypatch.setattr(events, "publish", lambda study_id, message: None)
+    await record(study.id, "study_state", {"state": "completed"})
+    assert await comm.receive_nothing(timeout=0.3)
+
+    await comm.send_json_to({"action": "sync"})
+    [event] = await receive_events(comm, 1)
+    await comm.send_json_to({"action": "sync"})
+    assert await comm.receive_nothing(timeout=0.3)  # nothing new: no answer
+    await comm.disconnect()
+    assert (event["seq"], event["type"]) == (start + 1, "study_state")
+
+
 async def test_refused_for_anonymous(owner_setup):
     study, _ = owner_setup
     comm = communicator(study.id, None)
