@@ -82,8 +82,14 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while a worker writes; the timeout waits
     # out short write locks instead of failing with "database is locked".
+    # IMMEDIATE transactions take the write lock up front: a deferred one that
+    # read first cannot wait for it and fails at once when another process wrote.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 30,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

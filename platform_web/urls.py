@@ -9,5 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("platform_web.accounts.urls")),
     path("datasets/", include("platform_web.datasets.urls")),
+    path("studies/", include("platform_web.studies.urls")),
+    path("api/", include("platform_web.studies.api_urls")),
     path("", include("platform_web.trained_models.urls")),  # studies/<id>/trials/<n>/model/, models/compare/
 ]

@@ -31,6 +31,16 @@ class Study(models.Model):
     pruner = models.CharField(max_length=20, default="median")
     seed = models.IntegerField(default=0)
     optuna_name = models.CharField(max_length=100, unique=True, help_text="Study name in the Optuna storage.")
+    # The new-study form's one-time token: a double click submits it twice, the second finds the first study.
+    start_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
+    # Set once the Optuna study exists and its known-good first trial is enqueued (by the first slot).
+    optuna_ready = models.BooleanField(default=False)
+    # Optuna parameters of failed trials the user asked to run again, enqueued by the next slot that starts:
+    # [{"number": failed trial number, "params": {...}}, ...].
+    pending_reruns = models.JSONField(default=list, blank=True)
+    # Time budget bookkeeping across resumes: seconds spent in earlier runs, and when the current run began.
+    elapsed_seconds = models.FloatField(default=0.0)
+    run_started_at = models.DateTimeField(null=True, blank=True)
     best_trial = models.ForeignKey("Trial", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     error = models.TextField(blank=True)
     # Progress, kept current by the workers so every page can show it without computing.
@@ -38,6 +48,7 @@ class Study(models.Model):
     trials_pruned = models.PositiveIntegerField(default=0)
     trials_failed = models.PositiveIntegerField(default=0)
     trials_running = models.PositiveIntegerField(default=0)
+    trials_diverged = models.PositiveIntegerField(default=0)
     compute_seconds = models.FloatField(default=0.0)
     eta_seconds = models.FloatField(null=True, blank=True)
     last_event_seq = models.PositiveBigIntegerField(default=0)
@@ -61,12 +72,20 @@ class Trial(models.Model):
         FAILED = "failed", "Failed"
         DIVERGED = "diverged", "Diverged"
         CANCELLED = "cancelled", "Cancelled"
+        SKIPPED = "skipped", "Skipped"
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="trials")
     number = models.PositiveIntegerField(help_text="Optuna's trial number within the study.")
     optuna_trial_id = models.BigIntegerField(null=True, blank=True)
     state = models.CharField(max_length=20, choices=State.choices, default=State.RUNNING)
+    # The searched hyperparameters as the trial resolved them (what pages and importance show).
     params = models.JSONField(default=dict)
+    # Optuna's parameters of the trial (what a re-run enqueues again).
+    optuna_params = models.JSONField(default=dict, blank=True)
+    # The full TrialConfig sent to the training service.
+    config = models.JSONField(default=dict, blank=True)
+    slot = models.PositiveSmallIntegerField(default=0, help_text="The parallel slot that ran this trial.")
+    retry_of = models.PositiveIntegerField(null=True, blank=True, help_text="Number of the failed trial it retries.")
     value = models.FloatField(null=True, blank=True, help_text="Best validation accuracy.")
     best_epoch = models.PositiveIntegerField(null=True, blank=True)
     epochs_planned = models.PositiveIntegerField(default=0)

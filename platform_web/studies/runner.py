@@ -1,0 +1,287 @@
+"""One parallel slot of a study: Optuna's optimize loop until the budget is spent or the study is cancelled.
+
+`run_slot` is what the Celery task calls. It is idempotent: a slot task for a
+finished study does nothing, a copy of a running slot waits for the lease
+(`SlotBusy`), and a slot that starts after a crash first fails and retries the
+trials its dead predecessor left running.
+
+The trial budget counts trials that finished training (completed, pruned,
+diverged); failed trials do not use it up, since they are retried or can be
+re-run. A slot stops asking for trials when finished + running trials reach
+the budget, so parallel slots never overshoot it. The last slot to stop sets
+the study's final state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import warnings
+
+import optuna
+from django.db import close_old_connections, transaction
+from optuna.exceptions import ExperimentalWarning
+from optuna.trial import FrozenTrial, TrialState
+
+from platform_web.studies import conf, progress, records
+from platform_web.studies.models import Study, Trial
+from platform_web.studies.objective import Objective, TrialFailed
+from platform_web.studies.recovery import fail_orphans
+from platform_web.studies.slots import SlotLease, live_slots
+from platform_web.studies.storage import get_storage, is_sqlite, load_optuna_study
+from platform_web.studies.trainer_client import TrainerClient, TrainerError, TrainerUnavailable
+
+log = logging.getLogger(__name__)
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+ACTIVE_STATES = (Study.State.QUEUED, Study.State.RUNNING, Study.State.CANCELLING)
+
+
+class SlotBusy(Exception):
+    """Another live task holds this slot's lease (a duplicate delivery, or the dead holder's lease has not expired)."""
+
+
+def make_sampler(study: Study, slot: int, trials_so_far: int) -> optuna.samplers.BaseSampler:
+    """The study's sampler, seeded per slot and per run so parallel slots and resumes draw different points."""
+    seed = (study.seed + 7919 * slot + trials_so_far) % (2**31)
+    budget = study.n_trials or 40
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        if study.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        if study.sampler == "cmaes":
+            return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+        if study.sampler == "qmc":
+            return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)
+        startup = max(3, min(10, budget // 4))
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
+
+
+def make_pruner(study: Study) -> optuna.pruners.BasePruner:
+    """The study's pruner; the median pruner waits for a quarter of the budget (2 to 5 trials) first."""
+    epochs_max = int(study.space.get("epochs", [1, 10])[1])
+    if study.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs_max, 1), reduction_factor=3)
+    if study.pruner == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    if study.pruner == "none":
+        return optuna.pruners.NopPruner()
+    startup = max(2, min(5, (study.n_trials or 20) // 4))
+    return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=0)
+
+
+def ensure_optuna_study(study: Study) -> None:
+    """Create the Optuna study once, with the known-good first trial enqueued; enqueue requested re-runs."""
+    # PostgreSQL: the row lock makes the first of several slots do this alone. SQLite runs one slot,
+    # and a read-then-write transaction there would fail while Optuna writes on its own connection.
+    lock = contextlib.nullcontext() if is_sqlite() else transaction.atomic()
+    with lock:
+        row = Study.objects.select_for_update().get(pk=study.pk) if not is_sqlite() else study
+        row.refresh_from_db()
+        optuna_study = optuna.create_study(
+            storage=get_storage(), study_name=row.optuna_name, direction="maximize", load_if_exists=True
+        )
+        fields = []
+        if not row.optuna_ready:
+            optuna_study.set_user_attr("platform_study_id", str(row.pk))
+            optuna_study.set_user_attr("dataset", row.dataset.name)
+            first = row.space.get("first_trial")
+            if first:
+                optuna_study.enqueue_trial(first, user_attrs={"first_trial": True})
+            row.optuna_ready = True
+            fields.append("optuna_ready")
+        for rerun in row.pending_reruns:
+            optuna_study.enqueue_trial(rerun["params"], user_attrs={"rerun_of": rerun["number"]})
+        if row.pending_reruns:
+            row.pending_reruns = []
+            fields.append("pending_reruns")
+        if fields:
+            row.save(update_fields=fields)
+
+
+def wait_for_trainer(client: TrainerClient, study_id, lease: SlotLease | None, timeout: float) -> bool:
+    """Block until the training service answers; False if the study is cancelled meanwhile.
+
+    Raises TrainerUnavailable after `timeout` seconds (the Celery task then retries with backoff).
+    """
+    deadline = time.monotonic() + timeout
+    delay = 1.0
+    while True:
+        try:
+            client.health()
+            return True
+        except TrainerError as e:
+            state = Study.objects.filter(pk=study_id).values_list("state", flat=True).first()
+            if state not in ACTIVE_STATES or state == Study.State.CANCELLING:
+                return False
+            if (lease is not None and lease.lost.is_set()) or time.monotonic() > deadline:
+                raise TrainerUnavailable(str(e)) from e
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+
+class SlotRun:
+    """The optimize loop of one slot and the decision, after every trial, to go on or stop."""
+
+    def __init__(self, study: Study, slot: int, lease: SlotLease, client: TrainerClient) -> None:
+        self.study_id = study.pk
+        self.slot = slot
+        self.lease = lease
+        self.client = client
+        self.objective = Objective(study.pk, slot, client, lease)
+        self.reason = ""
+        self.consecutive_failures = 0
+        self.last_error = ""
+
+    def run(self) -> str:
+        """Run trials until a stop reason: budget, time, cancelled, failing or lease-lost."""
+        study = Study.objects.get(pk=self.study_id)
+        self.reason = self.stop_reason(study)
+        if self.reason:
+            return self.reason
+        optuna_study = load_optuna_study(
+            study,
+            sampler=make_sampler(study, self.slot, Trial.objects.filter(study=study).count()),
+            pruner=make_pruner(study),
+        )
+        remaining = progress.remaining_seconds(study)
+        optuna_study.optimize(self.objective, timeout=remaining, catch=(TrialFailed,), callbacks=[self.after_trial])
+        if not self.reason:  # optimize's own timeout ended it
+            self.reason = "time"
+        return self.reason
+
+    def after_trial(self, optuna_study: optuna.Study, frozen: FrozenTrial) -> None:
+        """Optuna callback: count failures, then stop the loop if the study should stop."""
+        close_old_connections()
+        outcome = self.objective.last_outcome
+        if frozen.state == TrialState.FAIL and outcome is not None and outcome.state in ("failed", "lost"):
+            self.consecutive_failures += 1
+            self.last_error = outcome.error
+        elif frozen.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            self.consecutive_failures = 0
+        study = Study.objects.get(pk=self.study_id)
+        self.reason = self.stop_reason(study)
+        if not self.reason and outcome is not None and outcome.state == "lost":
+            # The service went away: wait for it here, between trials, instead of failing trial after trial.
+            if not wait_for_trainer(self.client, self.study_id, self.lease, conf.TRAINER_WAIT_SECONDS):
+                self.reason = "cancelled"
+        if self.reason:
+            optuna_study.stop()
+
+    def stop_reason(self, study: Study) -> str:
+        """Why this slot should stop now ("" to go on)."""
+        if study.state not in (Study.State.QUEUED, Study.State.RUNNING):
+            return "cancelled"
+        if self.lease.lost.is_set():
+            return "lease-lost"
+        if self.consecutive_failures >= conf.MAX_CONSECUTIVE_FAILURES:
+            return "failing"
+        if self.objective.out_of_time:
+            return "time"
+        if study.n_trials is not None:
+            running = Trial.objects.filter(study=study, state=Trial.State.RUNNING).count()
+            if progress.counted_trials(study) + running >= study.n_trials:
+                return "budget"
+        remaining = progress.remaining_seconds(study)
+        if remaining is not None:
+            shortest = progress.min_trial_seconds(study)
+            if remaining <= 0 or (shortest is not None and shortest > remaining):
+                return "time"
+        return ""
+
+
+def run_slot(study_id, slot: int) -> str:
+    """Run one slot of the study to its end; returns why it stopped (for the task's log)."""
+    study = Study.objects.filter(pk=study_id).select_related("dataset").first()
+    if study is None:
+        return "deleted"
+    if study.state not in ACTIVE_STATES:
+        return f"already {study.state}"
+    lease = SlotLease(study_id, slot)
+    if not lease.acquire():
+        raise SlotBusy(f"slot {slot} of study {study_id} is held by a live task")
+    reason = ""
+    failure = ""
+    try:
+        if study.state == Study.State.CANCELLING:
+            reason = "cancelled"
+        else:
+            client = TrainerClient()
+            if not wait_for_trainer(client, study_id, lease, conf.TRAINER_WAIT_SECONDS):
+                reason = "cancelled"
+            else:
+                ensure_optuna_study(study)
+                records.set_state(study_id, Study.State.RUNNING, only_from=(Study.State.QUEUED,))
+                fail_orphans(load_optuna_study(study), study, slot)
+                run = SlotRun(study, slot, lease, client)
+                reason = run.run()
+                failure = run.last_error
+    finally:
+        lease.release()
+    if reason != "lease-lost":
+        finish_if_last(study_id, reason, failure)
+    return reason
+
+
+def finish_if_last(study_id, reason: str, failure: str = "") -> None:
+    """If no other slot of the study is alive, set its final state (or start slots again if budget is left)."""
+    study = Study.objects.filter(pk=study_id).first()
+    if study is None or study.state not in ACTIVE_STATES:
+        return
+    if live_slots(study_id, study.parallel_trials):
+        return  # another slot is still running trials; the last one to stop decides
+    if study.state == Study.State.CANCELLING or reason == "cancelled":
+        close_abandoned_trials(study, "Cancelled with the study.", Trial.State.CANCELLED)
+        records.set_state(study_id, Study.State.CANCELLED, only_from=ACTIVE_STATES)
+        records.record_progress(study_id)
+        return
+    if reason == "failing":
+        message = f"Stopped after {conf.MAX_CONSECUTIVE_FAILURES} failed trials in a row. The last one: {failure}"
+        records.set_state(study_id, Study.State.FAILED, error=message, only_from=ACTIVE_STATES)
+        records.record_progress(study_id)
+        return
+    if close_abandoned_trials(study, "The worker running this trial stopped.", Trial.State.FAILED):
+        from platform_web.studies.services import enqueue_slots
+
+        enqueue_slots(study)  # their retries are waiting: run them
+        return
+    if Trial.objects.filter(study=study, state=Trial.State.COMPLETED).exists():
+        records.set_state(study_id, Study.State.COMPLETED, only_from=ACTIVE_STATES)
+    else:
+        last = Trial.objects.filter(study=study).exclude(error="").order_by("-number").first()
+        detail = f" The last error: {last.error}" if last else ""
+        records.set_state(study_id, Study.State.FAILED, error=f"No trial completed.{detail}", only_from=ACTIVE_STATES)
+    records.record_progress(study_id)
+
+
+def close_abandoned_trials(study: Study, reason: str, state: str) -> int:
+    """Close trials still marked running although no slot is alive; their Optuna trials too. Returns how many."""
+    rows = list(Trial.objects.filter(study=study, state=Trial.State.RUNNING))
+    if not rows:
+        return 0
+    try:
+        optuna_study = load_optuna_study(study)
+        storage = optuna_study._storage
+        running = {t.number: t for t in optuna_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    except (KeyError, Exception):  # noqa: BLE001 - records first; Optuna's heartbeat fails them later anyway
+        log.warning("could not load Optuna study %s to close trials", study.optuna_name, exc_info=True)
+        optuna_study, running = None, {}
+    for row in rows:
+        frozen = running.get(row.number)
+        retry = None
+        if frozen is not None and state == Trial.State.FAILED:
+            with contextlib.suppress(Exception):
+                if storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL):
+                    from platform_web.studies.recovery import enqueue_retry
+
+                    retry = enqueue_retry(optuna_study, storage.get_trial(frozen._trial_id))
+        elif frozen is not None:
+            with contextlib.suppress(Exception):
+                storage.set_trial_state_values(frozen._trial_id, state=TrialState.FAIL)
+        message = reason + (f" It was retried as trial #{retry}." if retry is not None else "")
+        records.trial_finished(row, state, error=message)
+        if row.trainer_key and state == Trial.State.CANCELLED:
+            with contextlib.suppress(TrainerError):
+                TrainerClient(timeout=5).cancel(row.trainer_key)
+    return len(rows)

@@ -1,0 +1,128 @@
+"""Reading studies for pages and the JSON API (owner-scoped), and what the training service offers."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.cache import cache
+from django.http import Http404
+
+from platform_web.studies import progress
+from platform_web.studies.models import Study, Trial
+from platform_web.studies.trainer_client import TrainerClient, TrainerError
+
+log = logging.getLogger(__name__)
+
+CAPABILITIES_CACHE_SECONDS = 60
+
+
+def user_studies(user):
+    """The user's studies, newest first, with their dataset and best trial."""
+    return Study.objects.filter(owner=user).select_related("dataset", "best_trial")
+
+
+def study_for_owner(user, study_id) -> Study:
+    """The study if `user` owns it; Http404 otherwise (others' studies do not exist for them)."""
+    study = user_studies(user).filter(pk=study_id).first()
+    if study is None:
+        raise Http404("No such study.")
+    return study
+
+
+def study_trials(study: Study):
+    """The study's trials in number order."""
+    return Trial.objects.filter(study=study).order_by("number")
+
+
+def trainer_capabilities() -> dict:
+    """{"device_type", "device", "architectures", "reachable"} of the training service (cached a minute).
+
+    When the service does not answer, the architectures come from the engine's
+    registry (imported here only then) so the form still works; the page says
+    the service is unreachable.
+    """
+    cached = cache.get("studies:trainer-capabilities")
+    if cached:
+        return cached
+    client = TrainerClient(timeout=5)
+    try:
+        health = client.health()
+        architectures = client.architectures()
+        info = {
+            "device_type": health.get("device_type", "cpu"),
+            "device": health.get("device", "cpu"),
+            "architectures": architectures,
+            "reachable": True,
+        }
+        cache.set("studies:trainer-capabilities", info, CAPABILITIES_CACHE_SECONDS)
+        return info
+    except TrainerError as e:
+        log.warning("training service unreachable for the study form: %s", e)
+    from trainer_api.engine import ARCHITECTURES
+
+    architectures = [{"name": a.name, "min_input_size": a.min_input_size, "param_count": None}
+                     for a in ARCHITECTURES.values()]  # fmt: skip
+    return {"device_type": "cpu", "device": "unknown", "architectures": architectures, "reachable": False}
+
+
+def study_summary(study: Study) -> dict:
+    """The study as the JSON API and the status endpoint show it."""
+    best = study.best_trial
+    return {
+        "id": str(study.pk),
+        "name": study.name,
+        "dataset": {"id": str(study.dataset_id), "name": study.dataset.name},
+        "state": study.state,
+        "error": study.error,
+        "n_trials": study.n_trials,
+        "timeout_seconds": study.timeout_seconds,
+        "parallel_trials": study.parallel_trials,
+        "sampler": study.sampler,
+        "pruner": study.pruner,
+        "seed": study.seed,
+        "space": {k: v for k, v in study.space.items() if k != "arch_min_input"},
+        "progress": progress.progress_payload(study),
+        "best_trial": None
+        if best is None
+        else {
+            "number": best.number,
+            "value": best.value,
+            "params": best.params,
+            "model_path": best.model_path,
+        },  # fmt: skip
+        "created_at": study.created_at.isoformat(),
+        "started_at": study.started_at.isoformat() if study.started_at else None,
+        "finished_at": study.finished_at.isoformat() if study.finished_at else None,
+    }
+
+
+def trial_summary(trial: Trial) -> dict:
+    """One trial for the JSON API."""
+    return {
+        "number": trial.number,
+        "state": trial.state,
+        "params": trial.params,
+        "value": trial.value,
+        "best_epoch": trial.best_epoch,
+        "epochs_planned": trial.epochs_planned,
+        "epochs_done": trial.epochs_done,
+        "train_seconds": trial.train_seconds,
+        "latency_ms_batch1": trial.latency_ms_batch1,
+        "param_count": trial.param_count,
+        "model_path": trial.model_path,
+        "error": trial.error,
+        "retry_of": trial.retry_of,
+        "started_at": trial.started_at.isoformat() if trial.started_at else None,
+        "finished_at": trial.finished_at.isoformat() if trial.finished_at else None,
+        "epochs": [
+            {
+                "epoch": m.epoch,
+                "train_loss": m.train_loss,
+                "train_accuracy": m.train_accuracy,
+                "val_loss": m.val_loss,
+                "val_accuracy": m.val_accuracy,
+                "seconds": m.seconds,
+            }
+            for m in trial.epochs.all()
+        ],  # fmt: skip
+    }

@@ -1,0 +1,216 @@
+"""Study controls: start, cancel, resume, re-run failed trials, delete. Each checks the starting state.
+
+State machine (Study.state):
+
+    queued ──▶ running ──▶ completed | failed          (the last slot decides)
+      │           │
+      └───────────┴──▶ cancelling ──▶ cancelled        (cancel_study, then the last slot)
+    completed | cancelled | failed ──▶ queued          (resume_study, rerun_failed_trials)
+
+Starting enqueues one Celery task per parallel slot once the transaction
+commits; the tasks take the study id and re-read everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from platform_web.datasets.models import Dataset
+from platform_web.studies import progress, records
+from platform_web.studies.models import Study, Trial
+from platform_web.studies.slots import live_slots
+from platform_web.studies.storage import delete_optuna_study, parallel_trials_allowed
+from platform_web.studies.trainer_client import TrainerClient, TrainerError
+
+log = logging.getLogger(__name__)
+
+FINISHED = (Study.State.COMPLETED, Study.State.CANCELLED, Study.State.FAILED)
+
+
+class StudyError(Exception):
+    """A control that cannot happen in the study's current state; the message says what to do."""
+
+
+def enqueue_slots(study: Study) -> None:
+    """Send one slot task per parallel trial to the training queue, after the transaction commits."""
+    from worker.study_tasks import run_study_slot
+
+    study_id, slots = str(study.pk), study.parallel_trials
+
+    def send() -> None:
+        for slot in range(slots):
+            run_study_slot.apply_async(args=[study_id, slot])
+
+    transaction.on_commit(send)
+
+
+@transaction.atomic
+def start_study(
+    *,
+    owner,
+    dataset: Dataset,
+    name: str,
+    space: dict,
+    n_trials: int | None,
+    timeout_seconds: int | None,
+    parallel_trials: int = 1,
+    sampler: str = "tpe",
+    pruner: str = "median",
+    seed: int = 0,
+    start_token: uuid.UUID | None = None,
+) -> Study:
+    """Create a study on a ready dataset and queue its slots. The same `start_token` twice returns the first study."""
+    if start_token is not None:
+        existing = Study.objects.filter(start_token=start_token, owner=owner).first()
+        if existing is not None:
+            return existing
+    if dataset.owner_id != owner.pk:
+        raise StudyError("You can only start studies on your own datasets.")
+    if dataset.status != Dataset.Status.READY:
+        raise StudyError(f"The dataset is {dataset.get_status_display().lower()}: wait until it is ready.")
+    if not n_trials and not timeout_seconds:
+        raise StudyError("Give the study a budget: a number of trials, a time limit, or both.")
+    allowed = parallel_trials_allowed()
+    if parallel_trials > allowed:
+        raise StudyError(
+            f"This platform stores studies in SQLite, which runs {allowed} trial at a time. "
+            "Use PostgreSQL (DATABASE_URL=postgresql://...) for parallel trials."
+        )
+    study_id = uuid.uuid4()
+    study = Study(
+        id=study_id, owner=owner, dataset=dataset, name=name, space=space, n_trials=n_trials or None,
+        timeout_seconds=timeout_seconds or None, parallel_trials=parallel_trials, sampler=sampler, pruner=pruner,
+        seed=seed, optuna_name=f"study-{study_id}", start_token=start_token,
+    )  # fmt: skip
+    try:
+        study.full_clean()
+    except ValidationError as e:
+        raise StudyError("; ".join(e.messages)) from e
+    try:
+        with transaction.atomic():
+            study.save(force_insert=True)
+    except IntegrityError:
+        # The same token committed by a concurrent request (a double click): that study is the answer.
+        existing = Study.objects.filter(start_token=start_token, owner=owner).first()
+        if existing is None:
+            raise
+        return existing
+    records.record_event(study_id=study.pk, type="study.state", payload={"state": study.state, "previous": None,
+                                                                         "error": ""})  # fmt: skip
+    enqueue_slots(study)
+    return study
+
+
+def cancel_study(*, study: Study) -> Study:
+    """Stop a queued or running study: running trials stop within one batch; nothing is half-recorded.
+
+    The running trials are cancelled on the training service right away; each
+    slot records its trial as cancelled when the service confirms, and the last
+    slot sets "cancelled". A study with no live slot is cancelled here at once.
+    """
+    with transaction.atomic():
+        if not records.set_state(study.pk, Study.State.CANCELLING, only_from=(Study.State.QUEUED, Study.State.RUNNING)):
+            study.refresh_from_db()
+            if study.state == Study.State.CANCELLING:
+                return study
+            raise StudyError(
+                f"The study is {study.get_state_display().lower()}; only a queued or running study can be cancelled."
+            )
+    client = TrainerClient(timeout=5)
+    for key in Trial.objects.filter(study=study, state=Trial.State.RUNNING).values_list("trainer_key", flat=True):
+        try:
+            client.cancel(key)
+        except TrainerError:
+            log.warning("could not cancel trial %s on the training service", key)
+    if not live_slots(study.pk, study.parallel_trials):
+        from platform_web.studies.runner import finish_if_last
+
+        finish_if_last(study.pk, "cancelled")
+    study.refresh_from_db()
+    return study
+
+
+def _budget_left(study: Study) -> str:
+    """Why the study cannot go on, or "" when budget is left."""
+    if study.n_trials is not None and progress.counted_trials(study) >= study.n_trials:
+        return (
+            f"The study already ran its {study.n_trials} trials. "
+            "Start a copy with a bigger budget (Clone) to search further."
+        )
+    remaining = progress.remaining_seconds(study)
+    if remaining is not None and remaining <= 0:
+        return "The study used up its time limit. Start a copy with more time (Clone) to search further."
+    return ""
+
+
+@transaction.atomic
+def resume_study(*, study: Study) -> Study:
+    """Continue a cancelled, failed or completed study to its budget, with new trial numbers."""
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    if study.state not in FINISHED:
+        raise StudyError(f"The study is {study.get_state_display().lower()}; only a stopped study can be resumed.")
+    reason = _budget_left(study)
+    if reason:
+        raise StudyError(reason)
+    _requeue(study)
+    return study
+
+
+@transaction.atomic
+def rerun_failed_trials(*, study: Study) -> int:
+    """Run the failed trials' parameters again (the budget grows to fit them); returns how many."""
+    study = Study.objects.select_for_update().get(pk=study.pk)
+    if study.state == Study.State.CANCELLING:
+        raise StudyError("The study is being cancelled; wait until it has stopped.")
+    retried = set(Trial.objects.filter(study=study).exclude(retry_of=None).values_list("retry_of", flat=True))
+    pending = {r["number"] for r in study.pending_reruns}
+    failed = [
+        t for t in Trial.objects.filter(study=study, state=Trial.State.FAILED).order_by("number")
+        if t.number not in retried and t.number not in pending and t.optuna_params
+    ]  # fmt: skip
+    if not failed:
+        raise StudyError("There is no failed trial left to re-run.")
+    study.pending_reruns = list(study.pending_reruns) + [
+        {"number": t.number, "params": t.optuna_params} for t in failed
+    ]
+    fields = ["pending_reruns"]
+    if study.n_trials is not None:
+        study.n_trials = max(study.n_trials, progress.counted_trials(study) + len(failed))
+        fields.append("n_trials")
+    study.save(update_fields=fields)
+    if study.state in FINISHED:
+        if _budget_left(study):
+            raise StudyError(_budget_left(study))
+        _requeue(study)
+    return len(failed)
+
+
+def _requeue(study: Study) -> None:
+    Study.objects.filter(pk=study.pk).update(error="", finished_at=None)
+    records.set_state(study.pk, Study.State.QUEUED, only_from=FINISHED)
+    enqueue_slots(study)
+
+
+def delete_study(*, study: Study) -> None:
+    """Remove a stopped study: its records, its Optuna trials and its trials' files on the shared volume."""
+    if study.state not in FINISHED:
+        raise StudyError("Cancel the study before deleting it.")
+    keys = [k for k in Trial.objects.filter(study=study).values_list("trainer_key", flat=True) if k]
+    keys += [f"{study.pk}-{n}" for n in Trial.objects.filter(study=study).values_list("number", flat=True)]
+    try:
+        delete_optuna_study(study)
+    except Exception:  # noqa: BLE001 - the records go regardless; stale Optuna rows harm nothing
+        log.warning("could not delete Optuna study %s", study.optuna_name, exc_info=True)
+    study.delete()
+    trials_dir = Path(settings.TRAINER_DATA_DIR) / "trials"
+    for key in set(keys):
+        folder = trials_dir / key
+        if folder.parent == trials_dir and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,295 @@
+"""The search space: budget-aware defaults, the stored form, and how a trial draws from it.
+
+A space is a plain JSON dict stored on `Study.space`:
+
+    {"architectures": ["simple_cnn", ...], "arch_min_input": {"simple_cnn": 8, ...},
+     "input_sizes": [28, 32], "batch_sizes": [32, 64], "epochs": [2, 6],
+     "optimizers": ["adam", "sgd"],
+     "learning_rate": [1e-4, 3e-3],          # Adam and AdamW
+     "learning_rate_sgd": [1e-3, 1e-1],      # SGD takes larger steps
+     "weight_decay": [1e-6, 1e-3],           # [0, 0]: off
+     "augment": "search" | "on" | "off", "augment_strength": [0.2, 0.8],
+     "label_smoothing": [0, 0.1],
+     "momentum": 0.9, "scheduler": "cosine", "diverge_check_epochs": 2}
+
+Optuna parameter names are the config names, except that SGD's learning rate is
+`learning_rate_sgd` (its range differs, and a parameter keeps one distribution).
+A choice with one option and a range whose ends are equal are fixed, not
+searched, so samplers that need numeric spaces (CMA-ES) see only real ranges.
+"""
+
+from __future__ import annotations
+
+import math
+
+INPUT_SIZES = (16, 24, 28, 32, 48, 64, 96, 128, 160, 224)
+BATCH_SIZES = (16, 32, 64, 128, 256)
+OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD with momentum"}
+SAMPLERS = {
+    "tpe": "TPE (learns from earlier trials; the default)",
+    "random": "Random search",
+    "cmaes": "CMA-ES (numeric ranges only)",
+    "qmc": "Quasi-Monte Carlo (evenly spread samples)",
+}
+PRUNERS = {
+    "median": "Median: stop a trial that is below the median of earlier trials at the same epoch",
+    "hyperband": "Hyperband: successive halving over several budgets",
+    "successive_halving": "Successive halving",
+    "none": "None: every trial runs all its epochs",
+}
+AUGMENT = {"off": "Off", "on": "On", "search": "Try both"}
+
+# Learning-rate ranges that suit each optimiser family.
+ADAM_LR = (1e-4, 3e-3)
+SGD_LR = (1e-3, 1e-1)
+
+
+def _median_side(size_stats: dict) -> float | None:
+    """The dataset's typical image side, from whatever statistics ingestion recorded."""
+    if not isinstance(size_stats, dict):
+        return None
+    sides = []
+    for axis in ("width", "height"):
+        value = size_stats.get(axis)
+        if isinstance(value, dict):
+            value = value.get("median", value.get("mean"))
+        if value is None:
+            value = size_stats.get(f"median_{axis}", size_stats.get(f"{axis}_median"))
+        if isinstance(value, int | float) and value > 0:
+            sides.append(float(value))
+    return min(sides) if sides else None
+
+
+def default_input_size(size_stats: dict, on_gpu: bool) -> int:
+    """The largest standard input size not above the images' median side (64 at most on CPU)."""
+    cap = 224 if on_gpu else 64
+    side = _median_side(size_stats) or 32
+    fitting = [s for s in INPUT_SIZES if s <= min(side, cap)]
+    return fitting[-1] if fitting else INPUT_SIZES[0]
+
+
+def default_architectures(architectures: list[dict], input_size: int, on_gpu: bool) -> list[str]:
+    """Small CNNs first on CPU; on a GPU also the small torchvision networks that fit the input size."""
+    fitting = sorted(
+        (a for a in architectures if a["min_input_size"] <= input_size), key=lambda a: a.get("param_count") or 0
+    )
+    if not fitting:
+        fitting = sorted(architectures, key=lambda a: a["min_input_size"])[:1]
+    count = 3 if on_gpu else 2
+    return [a["name"] for a in fitting[:count]]
+
+
+def default_epochs(train_count: int, on_gpu: bool) -> tuple[int, int]:
+    """Fewer epochs for bigger datasets on CPU, so a trial finishes in minutes, not hours."""
+    if on_gpu:
+        return (5, 30) if train_count <= 20_000 else (3, 15)
+    if train_count <= 2_000:
+        return (3, 10)
+    if train_count <= 20_000:
+        return (2, 6)
+    return (1, 3)
+
+
+def default_form_values(*, dataset, device_type: str, architectures: list[dict]) -> dict:
+    """The new-study form's initial values for this dataset on this training device."""
+    on_gpu = device_type == "cuda"
+    size = default_input_size(dataset.size_stats or {}, on_gpu)
+    epochs = default_epochs(dataset.train_count or dataset.image_count, on_gpu)
+    return {
+        "name": f"{dataset.name} search",
+        "architectures": default_architectures(architectures, size, on_gpu),
+        "input_sizes": [size],
+        "batch_sizes": [64, 128] if on_gpu else [32, 64],
+        "epochs_min": epochs[0],
+        "epochs_max": epochs[1],
+        "optimizers": ["adam", "sgd"],
+        "learning_rate_min": ADAM_LR[0],
+        "learning_rate_max": ADAM_LR[1],
+        "sgd_learning_rate_min": SGD_LR[0],
+        "sgd_learning_rate_max": SGD_LR[1],
+        "weight_decay_min": 1e-6,
+        "weight_decay_max": 1e-3,
+        "augment": "search",
+        "augment_strength_min": 0.2,
+        "augment_strength_max": 0.8,
+        "label_smoothing_max": 0.1,
+        "n_trials": 30,
+        "timeout_minutes": 60 if not on_gpu else 240,
+        "parallel_trials": 1,
+        "sampler": "tpe",
+        "pruner": "median",
+        "seed": 0,
+    }
+
+
+def build_space(values: dict, architectures: list[dict]) -> dict:
+    """The stored space from the form's cleaned values (already validated)."""
+    min_input = {a["name"]: a["min_input_size"] for a in architectures}
+    chosen = list(values["architectures"])
+    space = {
+        "architectures": chosen,
+        "arch_min_input": {name: min_input.get(name, 1) for name in chosen},
+        "input_sizes": sorted(int(s) for s in values["input_sizes"]),
+        "batch_sizes": sorted(int(b) for b in values["batch_sizes"]),
+        "epochs": [int(values["epochs_min"]), int(values["epochs_max"])],
+        "optimizers": list(values["optimizers"]),
+        "learning_rate": [float(values["learning_rate_min"]), float(values["learning_rate_max"])],
+        "learning_rate_sgd": [float(values["sgd_learning_rate_min"]), float(values["sgd_learning_rate_max"])],
+        "weight_decay": [float(values["weight_decay_min"]), float(values["weight_decay_max"])],
+        "augment": values["augment"],
+        "augment_strength": [float(values["augment_strength_min"]), float(values["augment_strength_max"])],
+        "label_smoothing": [0.0, float(values["label_smoothing_max"])],
+        "momentum": 0.9,
+        "scheduler": "cosine",
+        "diverge_check_epochs": 2,
+    }
+    space["first_trial"] = first_trial_params(space)
+    return space
+
+
+def form_values_from_space(study) -> dict:
+    """A study's settings as new-study form values (for "clone with changes")."""
+    space = study.space
+    return {
+        "name": f"{study.name} (copy)",
+        "architectures": space["architectures"],
+        "input_sizes": [str(s) for s in space["input_sizes"]],
+        "batch_sizes": [str(b) for b in space["batch_sizes"]],
+        "epochs_min": space["epochs"][0],
+        "epochs_max": space["epochs"][1],
+        "optimizers": space["optimizers"],
+        "learning_rate_min": space["learning_rate"][0],
+        "learning_rate_max": space["learning_rate"][1],
+        "sgd_learning_rate_min": space["learning_rate_sgd"][0],
+        "sgd_learning_rate_max": space["learning_rate_sgd"][1],
+        "weight_decay_min": space["weight_decay"][0],
+        "weight_decay_max": space["weight_decay"][1],
+        "augment": space["augment"],
+        "augment_strength_min": space["augment_strength"][0],
+        "augment_strength_max": space["augment_strength"][1],
+        "label_smoothing_max": space["label_smoothing"][1],
+        "n_trials": study.n_trials,
+        "timeout_minutes": math.ceil(study.timeout_seconds / 60) if study.timeout_seconds else None,
+        "parallel_trials": study.parallel_trials,
+        "sampler": study.sampler,
+        "pruner": study.pruner,
+        "seed": study.seed,
+    }
+
+
+def searched_choices(space: dict) -> list[str]:
+    """Names of the categorical parameters with more than one option (CMA-ES cannot search them)."""
+    names = [
+        name
+        for name, key in (
+            ("architecture", "architectures"),
+            ("input_size", "input_sizes"),
+            ("batch_size", "batch_sizes"),
+            ("optimizer", "optimizers"),
+        )
+        if len(space[key]) > 1
+    ]
+    if space["augment"] == "search":
+        names.append("augment")
+    return names
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
+
+
+def first_trial_params(space: dict) -> dict:
+    """A known-good configuration inside the space, run first so a study never ends with nothing.
+
+    The smallest chosen architecture at an input size it accepts, a moderate
+    batch, a third of the way up the epoch range, Adam at 1e-3 (or SGD at 0.05
+    with momentum), light weight decay, no label smoothing.
+    """
+    params: dict = {}
+    arch = space["architectures"][0]
+    sizes = [s for s in space["input_sizes"] if s >= space["arch_min_input"].get(arch, 1)] or space["input_sizes"]
+    params["architecture"] = arch
+    params["input_size"] = sizes[0] if len(sizes) == 1 else min(sizes, key=lambda s: abs(s - 32))
+    params["batch_size"] = min(space["batch_sizes"], key=lambda b: abs(b - 64))
+    low, high = space["epochs"]
+    params["epochs"] = low + (high - low) // 3
+    for name in ("adam", "adamw", "sgd"):
+        if name in space["optimizers"]:
+            params["optimizer"] = name
+            break
+    if params["optimizer"] == "sgd":
+        params["learning_rate_sgd"] = _clamp(0.05, *space["learning_rate_sgd"])
+    else:
+        params["learning_rate"] = _clamp(1e-3, *space["learning_rate"])
+    params["weight_decay"] = _clamp(1e-4, *space["weight_decay"])
+    if space["augment"] == "search":
+        params["augment"] = False
+    params["augment_strength"] = sum(space["augment_strength"]) / 2
+    params["label_smoothing"] = space["label_smoothing"][0]
+    return params
+
+
+def _choice(trial, name: str, options: list):
+    return options[0] if len(options) == 1 else trial.suggest_categorical(name, options)
+
+
+def _float(trial, name: str, bounds: list[float], *, log: bool):
+    low, high = bounds
+    if low == high:
+        return float(low)
+    return trial.suggest_float(name, low, high, log=log)
+
+
+def suggest_config(trial, space: dict, *, seed: int) -> tuple[dict, dict]:
+    """Draw one trial's hyperparameters. Returns (params shown to the user, TrialConfig dict)."""
+    arch = _choice(trial, "architecture", space["architectures"])
+    input_size = int(_choice(trial, "input_size", space["input_sizes"]))
+    minimum = space["arch_min_input"].get(arch, 1)
+    if input_size < minimum:
+        # A size below this architecture's minimum: take the smallest chosen size it accepts
+        # (the form guarantees one exists), and say so on the trial.
+        input_size = min(s for s in space["input_sizes"] if s >= minimum)
+        trial.set_user_attr("input_size_used", input_size)
+    batch_size = int(_choice(trial, "batch_size", space["batch_sizes"]))
+    low, high = space["epochs"]
+    epochs = low if low == high else trial.suggest_int("epochs", low, high)
+    optimizer = _choice(trial, "optimizer", space["optimizers"])
+    if optimizer == "sgd":
+        lr = _float(trial, "learning_rate_sgd", space["learning_rate_sgd"], log=True)
+    else:
+        lr = _float(trial, "learning_rate", space["learning_rate"], log=True)
+    wd_low, wd_high = space["weight_decay"]
+    weight_decay = 0.0 if wd_high == 0 else _float(trial, "weight_decay", space["weight_decay"], log=wd_low > 0)
+    if space["augment"] == "search":
+        augment = bool(trial.suggest_categorical("augment", [False, True]))
+    else:
+        augment = space["augment"] == "on"
+    strength = _float(trial, "augment_strength", space["augment_strength"], log=False) if augment else 0.0
+    smoothing = _float(trial, "label_smoothing", space["label_smoothing"], log=False)
+    params = {
+        "architecture": arch,
+        "input_size": input_size,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "optimizer": optimizer,
+        "learning_rate": lr,
+        "weight_decay": weight_decay,
+        "augment": augment,
+        "augment_strength": strength,
+        "label_smoothing": smoothing,
+    }
+    config = dict(params)
+    config.update(
+        {
+            "momentum": space.get("momentum", 0.9),
+            "scheduler": space.get("scheduler", "cosine"),
+            "warmup_epochs": 0,
+            "early_stopping_patience": 0,
+            "seed": seed,
+        }
+    )
+    if "diverge_check_epochs" in space:
+        config["diverge_check_epochs"] = space["diverge_check_epochs"]
+    if not augment:
+        config["augment_strength"] = 0.0
+    return params, config

@@ -1,0 +1,153 @@
+"""HTTP client of the training service (contract: trainer_api/README.md).
+
+Every failure becomes one of a few domain errors, so callers decide by kind:
+`TrainerUnavailable` (connection refused, timeout, 5xx: wait and try again),
+`TrainerBusy` (429: every slot is busy, wait `retry_after` seconds),
+`TrainerRejected` (4xx: the request itself is wrong; the message says why),
+`UnknownTrainerTrial` (404: the service never saw this key).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from django.conf import settings
+
+FINISHED_STATES = frozenset({"completed", "early_stopped", "cancelled", "diverged", "failed"})
+
+
+class TrainerError(Exception):
+    """Base of the training service's errors."""
+
+
+class TrainerUnavailable(TrainerError):
+    """The service did not answer (down, restarting, unreachable) or failed with a server error."""
+
+
+class TrainerBusy(TrainerError):
+    """Every training slot is busy; try again after `retry_after` seconds."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TrainerRejected(TrainerError):
+    """The service refused the request (bad configuration, missing dataset, wrong token)."""
+
+
+class UnknownTrainerTrial(TrainerRejected):
+    """The service has no trial with this key."""
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, list):  # FastAPI validation errors
+        detail = "; ".join(f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail)
+    return str(detail or response.text[:300] or f"HTTP {response.status_code}")
+
+
+class TrainerClient:
+    """One training service at `base_url`, authenticated with its bearer token."""
+
+    def __init__(self, base_url: str | None = None, token: str | None = None, timeout: float = 10.0) -> None:
+        self.base_url = (base_url or settings.TRAINER_URL).rstrip("/")
+        self.token = token if token is not None else settings.TRAINER_TOKEN
+        self.timeout = timeout
+
+    def _client(self, timeout: httpx.Timeout | float | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=timeout if timeout is not None else self.timeout,
+        )
+
+    def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        try:
+            with self._client() as client:
+                response = client.request(method, path, **kwargs)
+        except httpx.HTTPError as e:
+            raise TrainerUnavailable(f"The training service at {self.base_url} did not answer ({e!r}).") from e
+        return self._check(response)
+
+    def _check(self, response: httpx.Response) -> httpx.Response:
+        code = response.status_code
+        if code == 429:
+            try:
+                retry_after = float(response.headers.get("Retry-After", "5"))
+            except ValueError:
+                retry_after = 5.0
+            raise TrainerBusy(_detail(response), retry_after=max(1.0, retry_after))
+        if code == 404:
+            raise UnknownTrainerTrial(_detail(response))
+        if code == 401:
+            raise TrainerRejected("The training service refused the token: TRAINER_TOKEN differs between services.")
+        if code >= 500:
+            raise TrainerUnavailable(f"The training service failed (HTTP {code}): {_detail(response)}")
+        if code >= 400:
+            raise TrainerRejected(_detail(response))
+        return response
+
+    def health(self) -> dict:
+        """Device, versions and slots (`device_type` is "cpu" or "cuda")."""
+        return self._request("GET", "/v1/health").json()
+
+    def architectures(self) -> list[dict]:
+        """[{name, min_input_size, param_count}, ...]."""
+        return self._request("GET", "/v1/architectures").json()
+
+    def submit(self, key: str, dataset_path: str, config: dict) -> dict:
+        """Start trial `key` (or get the existing one: the same key never trains twice); its TrialStatus."""
+        body = {"key": key, "dataset_path": dataset_path, "config": config}
+        return self._request("POST", "/v1/trials", json=body).json()
+
+    def status(self, key: str) -> dict:
+        """TrialStatus of `key` (UnknownTrainerTrial when the service never saw it)."""
+        return self._request("GET", f"/v1/trials/{key}").json()
+
+    def cancel(self, key: str) -> dict | None:
+        """Ask the trial to stop (within one batch). None when the service does not know the key."""
+        try:
+            return self._request("DELETE", f"/v1/trials/{key}").json()
+        except UnknownTrainerTrial:
+            return None
+
+    def events(self, key: str, offset: int = 0, read_timeout: float = 60.0) -> Iterator[dict]:
+        """The trial's events from `offset` (epochs, heartbeats, the last `finished`), as they happen.
+
+        A dropped connection or a silence longer than `read_timeout` raises
+        TrainerUnavailable; call again with the next offset to resume.
+        """
+        timeout = httpx.Timeout(self.timeout, read=read_timeout)
+        try:
+            with self._client(timeout) as client:
+                with client.stream("GET", f"/v1/trials/{key}/events", params={"offset": offset}) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        self._check(response)
+                    for line in response.iter_lines():
+                        if line.strip():
+                            yield json.loads(line)
+        except httpx.HTTPError as e:
+            raise TrainerUnavailable(f"Lost the event stream of trial {key} ({e!r}).") from e
+        except json.JSONDecodeError as e:
+            raise TrainerUnavailable(f"The event stream of trial {key} was cut mid-line.") from e
+
+
+def dataset_path_for(directory: Path) -> str:
+    """The dataset folder as the service expects it: relative to the parent of TRAINER_DATA_DIR when inside it.
+
+    A relative path keeps working when web, workers and trainers mount the shared
+    media volume at different places (the multi-host shape).
+    """
+    base = Path(settings.TRAINER_DATA_DIR).parent
+    try:
+        return str(Path(directory).relative_to(base))
+    except ValueError:
+        return str(directory)
