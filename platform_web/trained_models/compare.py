@@ -38,6 +38,13 @@ def parse_study_ids(values: list[str]) -> list[str]:
     return ids
 
 
+def file_size(size: int | None) -> str:
+    """Bytes as the page words them: "4.3 MB", "17 KB"."""
+    if size is None:
+        return "—"
+    return f"{size / 1024**2:.1f} MB" if size >= 1024**2 else f"{max(1, round(size / 1024))} KB"
+
+
 def trial_label(trial: Trial) -> str:
     """How a trial is named on the compare page."""
     return f"{trial.study.name} · #{trial.number} {architecture_of(trial)}"
@@ -67,18 +74,19 @@ def _metric_rows(trials: list[Trial]) -> list[dict]:
         ("Parameters", [fmt(t.param_count, "{:,}") for t in trials], [t.param_count for t in trials], "min"),
         (
             "File size",
-            [fmt(t.model_size_bytes and t.model_size_bytes / 1e6, "{:.2f} MB") for t in trials],
+            [file_size(t.model_size_bytes) for t in trials],
             [t.model_size_bytes for t in trials],
             "min",
         ),
     ]
     shaped = []
     for label, cells, raw, goal in rows:
-        best_index = None
-        present = [(v, i) for i, v in enumerate(raw or []) if v is not None]
-        if goal and len(present) > 1:
-            best_index = (max if goal == "max" else min)(present)[1]
-        shaped.append({"label": label, "cells": [{"text": c, "best": i == best_index} for i, c in enumerate(cells)]})
+        best: set[int] = set()
+        present = [v for v in raw or [] if v is not None]
+        if goal and len(present) > 1 and len(set(present)) > 1:
+            target = max(present) if goal == "max" else min(present)
+            best = {i for i, v in enumerate(raw) if v == target}  # ties are all best
+        shaped.append({"label": label, "cells": [{"text": c, "best": i in best} for i, c in enumerate(cells)]})
     return shaped
 
 

@@ -97,8 +97,10 @@
       input.files = e.dataTransfer.files;
       form.requestSubmit();
     });
+    var chosen = document.getElementById("try-chosen");
     input.addEventListener("change", function () {
-      status.textContent = input.files.length ? input.files.length + " image(s) chosen" : "";
+      var names = Array.prototype.map.call(input.files, function (f) { return f.name; });
+      chosen.textContent = names.length ? names.length + " chosen: " + names.slice(0, 4).join(", ") + (names.length > 4 ? ", …" : "") : "";
     });
 
     form.addEventListener("submit", function (e) {

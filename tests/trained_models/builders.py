@@ -83,13 +83,19 @@ def train_model(folder: Path, architecture: str = "simple_cnn", input_size: int 
     return TrainedModel(dataset_dir, work_dir, result, config)
 
 
-def install_trial(trained: TrainedModel, owner, *, study_name: str = "Colour study", number: int = 0) -> Trial:
-    """Copy the trained files into this test's media folders and make the Dataset, Study and Trial rows."""
-    classes = json.loads((trained.dataset_dir / "manifest.json").read_text())["classes"]
-    dataset = Dataset.objects.create(owner=owner, name="Colours", status=Dataset.Status.READY, classes=classes)
-    shutil.copytree(trained.dataset_dir, dataset.directory)
-    study = Study.objects.create(owner=owner, dataset=dataset, name=study_name, optuna_name=f"test-{dataset.id}",
-                                 state=Study.State.COMPLETED)  # fmt: skip
+def install_trial(
+    trained: TrainedModel, owner, *, study_name: str = "Colour study", number: int = 0, study: Study | None = None
+) -> Trial:
+    """Copy the trained files into this test's media folders and make the Dataset, Study and Trial rows.
+
+    With `study`, the trial is added to that study (and becomes its best when it scores higher).
+    """
+    if study is None:
+        classes = json.loads((trained.dataset_dir / "manifest.json").read_text())["classes"]
+        dataset = Dataset.objects.create(owner=owner, name="Colours", status=Dataset.Status.READY, classes=classes)
+        shutil.copytree(trained.dataset_dir, dataset.directory)
+        study = Study.objects.create(owner=owner, dataset=dataset, name=study_name, optuna_name=f"test-{dataset.id}",
+                                     state=Study.State.COMPLETED)  # fmt: skip
     key = f"{study.id}-{number}"
     target = Path(settings.TRAINER_DATA_DIR) / "trials" / key
     shutil.copytree(trained.trial_dir, target)
@@ -120,8 +126,9 @@ def install_trial(trained: TrainedModel, owner, *, study_name: str = "Colour stu
             val_loss=report.val_loss, val_accuracy=report.val_accuracy, seconds=report.seconds,
             images_per_second=report.images_per_second, learning_rate=report.learning_rate,
         )  # fmt: skip
-    study.best_trial = trial
-    study.save(update_fields=["best_trial"])
+    if study.best_trial is None or (study.best_trial.value or 0) < (trial.value or 0):
+        study.best_trial = trial
+        study.save(update_fields=["best_trial"])
     return trial
 
 

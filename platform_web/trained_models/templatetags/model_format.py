@@ -19,3 +19,12 @@ def percent(value, digits: int = 1) -> str:
     if value is None or value == "":
         return "—"
     return f"{float(value) * 100:.{int(digits)}f}%"
+
+
+@register.filter
+def decimals(values, digits: int = 4) -> str:
+    """[0.485123, 0.456] -> "0.4851, 0.4560" (a list of floats, rounded for reading)."""
+    try:
+        return ", ".join(f"{float(v):.{int(digits)}f}" for v in values)
+    except (TypeError, ValueError):
+        return str(values)

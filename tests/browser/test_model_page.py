@@ -1,0 +1,132 @@
+"""A real Chromium clicks through the model page: evaluation, export, try-it, snippet, download, compare."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from tests.trained_models.builders import install_trial, train_model
+from tests.trained_models.trainer_process import TOKEN, TrainerService
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def trainer_service(tmp_path_factory):
+    service = TrainerService(tmp_path_factory.mktemp("trainer"))
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="module")
+def two_models(tmp_path_factory):
+    """Two models trained by the real engine: simple_cnn and cifar_net on the colour dataset."""
+    return (
+        train_model(tmp_path_factory.mktemp("simple")),
+        train_model(tmp_path_factory.mktemp("cifar"), architecture="cifar_net", epochs=4),
+    )
+
+
+def logged_in_page(browser, live_server, user):
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    return page
+
+
+def test_model_page_click_through(chromium, live_server, settings, trainer_service, two_models, user, tmp_path):
+    settings.TRAINER_DATA_DIR = trainer_service.data_dir
+    settings.TRAINER_URL = trainer_service.url
+    settings.TRAINER_TOKEN = TOKEN
+    simple, cifar = two_models
+    first = install_trial(simple, user, study_name="Colour search")
+    second = install_trial(cifar, user, study=first.study, number=1)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = logged_in_page(chromium, live_server, user)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    page.goto(f"{live_server.url}/studies/{first.study_id}/trials/0/model/")
+    assert "simple_cnn" in page.locator("h1").inner_text()
+    # the evaluation loads by itself: matrix, per-class rows and the misclassified gallery
+    page.wait_for_selector("#confusion-matrix")
+    assert page.locator("table.per-class tbody tr").count() == 3
+    assert page.locator(".gallery .shot").count() >= 3
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('.gallery img')).every(i => i.complete && i.naturalWidth > 0)"
+    )
+
+    # export ONNX: the page comes back with the file, its checksum and how it was checked
+    page.locator("tr[data-kind=onnx] button", has_text="Export").click()
+    page.wait_for_selector("tr[data-kind=onnx] .sha")
+    assert "onnxruntime" in page.locator("tr[data-kind=onnx]").inner_text()
+    assert "ready" in page.locator(".messages").inner_text()
+
+    # try it with three validation images, one of them drawn in another class's colour
+    dataset_dir = Path(first.study.dataset.directory)
+    images = [dataset_dir / "files/val/blue/002.png", dataset_dir / "files/val/green/003.png",
+              dataset_dir / "files/val/red/001.jpg"]  # fmt: skip
+    page.set_input_files("#try-files", [str(p) for p in images])
+    page.click("#try-submit")
+    page.wait_for_selector("#try-results .result >> nth=2")
+    cards = page.locator("#try-results .result")
+    assert [cards.nth(i).get_attribute("data-filename") for i in range(3)] == [p.name for p in images]
+    assert [cards.nth(i).locator(".prob .label").first.inner_text() for i in range(3)] == ["blue", "green", "red"]
+
+    # copy the snippet
+    page.click("#copy-snippet")
+    page.wait_for_function("document.getElementById('copy-snippet').textContent === 'Copied'")
+    assert "def load_model" in page.evaluate("navigator.clipboard.readText()")
+
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar stays at the top of a full-page shot
+    page.screenshot(path=str(ARTIFACTS / "model-page.png"), full_page=True)
+
+    # download the .pth with the button at the top
+    with page.expect_download() as download_info:
+        page.click("#download-pth")
+    download = download_info.value
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    assert download.suggested_filename == f"colour-search-simple_cnn-acc{first.value:.3f}-trial0.pth"
+    assert hashlib.sha256(saved.read_bytes()).hexdigest() == first.model_sha256
+
+    # compare the two trials: metrics side by side, one curve per trial
+    page.click("text=Compare…")
+    page.locator(f"input[name=t][value='{second.study_id}:1']").check()
+    page.click("#compare-form button[type=submit]")
+    page.wait_for_selector("#compare-table")
+    header = page.locator("#compare-table thead").inner_text()
+    assert "simple_cnn" in header and "cifar_net" in header
+    page.wait_for_function("() => { const c = Chart.getChart('acc-chart'); return c && c.data.datasets.length === 2; }")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(ARTIFACTS / "compare-page.png"), full_page=True)
+    assert errors == []
