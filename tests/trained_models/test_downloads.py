@@ -116,3 +116,11 @@ def test_path_escaping_the_data_folder_is_refused(alice_client, trial, tmp_path)
     trial.model_path = "../../secret.pth"
     trial.save()
     assert alice_client.get(reverse("trained_models:download", args=[trial.study_id, 0, "pth"])).status_code == 404
+
+
+def test_study_page_links_the_best_model_and_each_completed_trials_file(alice_client, trial):
+    page = alice_client.get(reverse("studies:detail", args=[trial.study_id])).content.decode()
+    url = reverse("trained_models:download", args=[trial.study_id, 0, "pth"])
+    assert f'id="best-download" href="{url}"' in page  # the best trial's card
+    assert page.count(f'href="{url}"') >= 2  # and its row in the trial table
+    assert reverse("trained_models:model", args=[trial.study_id, 0]) in page
