@@ -51,3 +51,20 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         background.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
         return background
     return image.convert("RGB")
+
+
+def ensure_rgb(image: Image.Image) -> Image.Image:
+    """An RGB version of an already opened image (same conversions as `open_rgb`)."""
+    return _to_rgb(image)
+
+
+def resize_square(image: Image.Image, size: int) -> Image.Image:
+    """The engine's resize policy: squash to `size` x `size` with Pillow's bilinear filter.
+
+    The aspect ratio is not kept (no crop, no padding), exactly like
+    `torchvision.transforms.Resize((size, size))` on a PIL image; training,
+    prediction and the user snippet all use this one resize.
+    """
+    if image.size == (size, size):
+        return image
+    return image.resize((size, size), Image.Resampling.BILINEAR)

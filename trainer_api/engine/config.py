@@ -1,0 +1,160 @@
+"""What a trial is asked to do (TrialConfig) and what it reports (EpochReport, TrialResult)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULERS = ("cosine", "step", "constant")
+STATUSES = ("completed", "early_stopped", "cancelled", "diverged")
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """Hyperparameters of one trial. Invalid values raise ConfigError when the object is built.
+
+    `scheduler`: "cosine" (to zero at the last step), "step" (x0.1 at 1/2 and 3/4 of the
+    post-warm-up steps) or "constant"; all with a linear warm-up over `warmup_epochs`.
+    `early_stopping_patience`: epochs without a lower validation loss before stopping (0 = off).
+    `diverge_check_epochs`: after this many epochs, a validation accuracy still at chance level
+    stops the trial as "diverged" (0 = off).
+    """
+
+    architecture: str = "simple_cnn"
+    input_size: int = 32
+    batch_size: int = 64
+    epochs: int = 10
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    label_smoothing: float = 0.0
+    scheduler: str = "cosine"
+    warmup_epochs: int = 0
+    augment: bool = True
+    augment_strength: float = 0.5
+    early_stopping_patience: int = 0
+    diverge_check_epochs: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        from .architectures import ARCHITECTURES  # late: architectures imports torch models
+
+        spec = ARCHITECTURES.get(self.architecture)
+        if spec is None:
+            raise ConfigError(f"Unknown architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
+        _check_int(self, "input_size", 1, 2048)
+        if self.input_size < spec.min_input_size:
+            raise ConfigError(f"{self.architecture} needs input size >= {spec.min_input_size}, got {self.input_size}")
+        _check_int(self, "batch_size", 1, 65536)
+        _check_int(self, "epochs", 1, 10000)
+        _check_int(self, "warmup_epochs", 0, 10000)
+        _check_int(self, "early_stopping_patience", 0, 10000)
+        _check_int(self, "diverge_check_epochs", 0, 10000)
+        _check_int(self, "seed", 0, 2**63 - 1)
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"Unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.scheduler not in SCHEDULERS:
+            raise ConfigError(f"Unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
+        _check_float(self, "learning_rate", 0.0, math.inf, low_open=True)
+        _check_float(self, "weight_decay", 0.0, math.inf)
+        _check_float(self, "momentum", 0.0, 1.0, high_open=True)
+        _check_float(self, "label_smoothing", 0.0, 1.0, high_open=True)
+        _check_float(self, "augment_strength", 0.0, 1.0)
+        if not isinstance(self.augment, bool):
+            raise ConfigError(f"augment must be true or false, got {self.augment!r}")
+        if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
+            raise ConfigError(f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs})")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrialConfig:
+        """Build from a plain dict (JSON), refusing unknown keys with ConfigError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"Unknown trial setting(s): {', '.join(unknown)}")
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The configuration as a plain JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+def _check_int(config: TrialConfig, name: str, low: int, high: int) -> None:
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
+
+
+def _check_float(
+    config: TrialConfig, name: str, low: float, high: float, *, low_open: bool = False, high_open: bool = False
+) -> None:
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if too_low or too_high:
+        left, right = ("(" if low_open else "["), (")" if high_open else "]")
+        raise ConfigError(f"{name} must be in {left}{low}, {high}{right}, got {value}")
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """Metrics of one finished epoch (`epoch` is 1-based). `seconds` covers training and validation."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    seconds: float
+    images_per_second: float
+    learning_rate: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON."""
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TrialResult:
+    """Outcome of `run_trial`. Paths and hashes are None when no epoch finished (nothing to save)."""
+
+    status: str
+    message: str
+    best_epoch: int | None = None
+    best_val_accuracy: float | None = None
+    best_val_loss: float | None = None
+    epochs_run: int = 0
+    train_seconds: float = 0.0
+    latency_ms_batch1: float | None = None
+    latency_ms_batch64: float | None = None
+    param_count: int = 0
+    model_path: str | None = None
+    model_size_bytes: int | None = None
+    model_sha256: str | None = None
+    safetensors_path: str | None = None
+    safetensors_sha256: str | None = None
+    class_names: list[str] = field(default_factory=list)
+    history: list[EpochReport] = field(default_factory=list)
+    batch_size: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for JSON (history as a list of dicts)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrialResult:
+        """Inverse of `to_dict`."""
+        values = dict(values)
+        values["history"] = [EpochReport(**item) for item in values.get("history", [])]
+        return cls(**values)

@@ -1,0 +1,81 @@
+"""Where and how a trial computes: device choice, mixed precision, memory layout, CPU threads."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ComputePlan:
+    """How the training loop uses a device.
+
+    `amp_dtype` None means full float32; `use_grad_scaler` only for float16 (bfloat16 has
+    float32's range). `pin_memory` only matters for CUDA. `channels_last` is on everywhere:
+    on CUDA it feeds the tensor cores; on the CPU, oneDNN's channels-last kernels made a
+    training step of simple_cnn, cifar_net, mobilenet_v3_small and efficientnet_b0 1.4-1.9x
+    faster and were even for resnet18, lite_cnn and densenet121 (measured with 1 thread).
+    """
+
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    use_grad_scaler: bool
+    channels_last: bool
+    pin_memory: bool
+
+
+def resolve_device(name: str = "auto", *, cuda_available: Callable[[], bool] = torch.cuda.is_available) -> torch.device:
+    """ "auto" → the first CUDA GPU when there is one, else the CPU; "cpu", "cuda", "cuda:N" as given."""
+    if name == "auto":
+        return torch.device("cuda" if cuda_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(f"Unknown device {name!r}; use auto, cpu, cuda or cuda:N") from e
+    if device.type == "cuda" and not cuda_available():
+        raise ConfigError(f"Device {name!r} was asked for but this machine has no usable CUDA GPU")
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"Device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
+    return device
+
+
+def choose_amp_dtype(device: torch.device, *, bf16_supported: Callable[[], bool]) -> torch.dtype | None:
+    """The autocast dtype for `device`: bfloat16 on CUDA GPUs that support it, else float16; None on CPU.
+
+    CPU autocast is left off: on CPUs without bfloat16 instructions it is slower than float32.
+    """
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if bf16_supported() else torch.float16
+
+
+def compute_plan(device: torch.device, *, bf16_supported: Callable[[], bool] | None = None) -> ComputePlan:
+    """Everything the loop needs to know about `device` (see ComputePlan)."""
+    if bf16_supported is None:
+        bf16_supported = torch.cuda.is_bf16_supported
+    dtype = choose_amp_dtype(device, bf16_supported=bf16_supported)
+    on_cuda = device.type == "cuda"
+    return ComputePlan(
+        device=device,
+        amp_dtype=dtype,
+        use_grad_scaler=dtype == torch.float16,
+        channels_last=True,
+        pin_memory=on_cuda,
+    )
+
+
+def cpu_threads(requested: int | None) -> int:
+    """Threads for CPU training: the count asked for, else every core this process may use."""
+    if requested is not None:
+        if requested < 1:
+            raise ConfigError(f"num_threads must be at least 1, got {requested}")
+        return requested
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1

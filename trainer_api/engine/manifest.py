@@ -1,0 +1,72 @@
+"""Reading a ready dataset folder's manifest.json (the contract is in trainer_api/README.md)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import DatasetError
+from .splits import stratified_split
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A dataset's images, labels and train/validation split, in manifest order."""
+
+    root: Path
+    content_hash: str
+    classes: list[str]
+    paths: list[Path]
+    labels: list[int]
+    splits: list[str]
+    split_source: str
+
+
+def read_manifest(dataset_dir: str | Path) -> Manifest:
+    """Load and check `<dataset_dir>/manifest.json`; raise DatasetError with the reason when unusable.
+
+    Items without a `split` get one from `stratified_split(labels, 0.2, seed=0)` (the
+    same rule ingestion uses), so a manifest that omits splits still trains reproducibly.
+    """
+    root = Path(dataset_dir)
+    path = root / "manifest.json"
+    if not path.is_file():
+        raise DatasetError(f"No dataset at {root}: manifest.json is missing")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DatasetError(f"Cannot read {path}: {e}") from e
+    if not isinstance(data, dict):
+        raise DatasetError(f"{path} is not a JSON object")
+    classes = data.get("classes")
+    items = data.get("items")
+    content_hash = data.get("content_hash")
+    if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) for c in classes):
+        raise DatasetError(f"{path}: needs at least two classes (a list of names)")
+    if not isinstance(items, list) or not items:
+        raise DatasetError(f"{path}: lists no images")
+    if not isinstance(content_hash, str) or not content_hash.isalnum():
+        raise DatasetError(f"{path}: content_hash is missing or not a hex digest")
+    paths, labels, splits = [], [], []
+    for index, item in enumerate(items):
+        try:
+            relative, label = item["path"], item["label"]
+        except (KeyError, TypeError) as e:
+            raise DatasetError(f"{path}: item {index} needs 'path' and 'label'") from e
+        if not isinstance(label, int) or not 0 <= label < len(classes):
+            raise DatasetError(f"{path}: item {index} has label {label!r} outside 0..{len(classes) - 1}")
+        file = (root / relative).resolve()
+        if not file.is_relative_to(root.resolve()):
+            raise DatasetError(f"{path}: item {index} points outside the dataset folder")
+        paths.append(file)
+        labels.append(label)
+        splits.append(item.get("split"))
+    split_source = str(data.get("split_source") or "given")
+    if any(s not in ("train", "val") for s in splits):
+        splits = stratified_split(labels, 0.2, seed=0)
+        split_source = "generated"
+    for name in ("train", "val"):
+        if name not in splits:
+            raise DatasetError(f"{path}: the {name} split is empty; a dataset needs images in both splits")
+    return Manifest(root, content_hash, list(classes), paths, labels, splits, split_source)
