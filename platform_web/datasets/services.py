@@ -19,6 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from platform_web.datasets.errors import DatasetGone, IngestionError, UploadRejected
+from platform_web.datasets.live import publish_dataset_progress
 from platform_web.datasets.models import Dataset
 from platform_web.datasets.zip_safety import ZipLimits, human_bytes
 
@@ -192,6 +193,7 @@ def _finish(dataset_id, status: str, **fields) -> bool:
     updated = Dataset.objects.filter(pk=dataset_id).update(
         status=status, ingested_at=timezone.now(), updated_at=timezone.now(), **done, **fields
     )
+    publish_dataset_progress(dataset_id)  # live page (platform_web/datasets/live.py)
     return updated == 1
 
 
@@ -215,6 +217,7 @@ class ProgressWriter:
         )
         if not updated:
             raise DatasetGone()
+        publish_dataset_progress(self.dataset_id)  # live page (platform_web/datasets/live.py)
 
 
 def delete_dataset(*, dataset: Dataset) -> None:

@@ -27,10 +27,8 @@ def communicator(dataset_id, cookie: bytes | None, origin: bytes = b"http://loca
 def ingest_step(dataset_id, progress: float, status: str) -> None:
     """What ingestion does from the worker: save progress, then publish it."""
     try:
-        dataset = Dataset.objects.get(pk=dataset_id)
-        dataset.progress, dataset.status = progress, status
-        dataset.save(update_fields=["progress", "status", "updated_at"])
-        publish_dataset_progress(dataset)
+        Dataset.objects.filter(pk=dataset_id).update(progress=progress, status=status, progress_message="Decoding")
+        publish_dataset_progress(dataset_id)
     finally:
         connections.close_all()
 
@@ -48,8 +46,9 @@ async def test_status_on_connect_then_progress_until_ready(redis_layer, user):
     await comm.disconnect()
 
     assert (first["type"], first["status"], first["progress"]) == ("dataset", "processing", 0.1)
-    assert (middle["status"], middle["progress"]) == ("processing", 0.5)
+    assert (middle["status"], middle["progress"], middle["message"]) == ("processing", 0.5, "Decoding")
     assert (last["status"], last["status_label"], last["progress"]) == ("ready", "Ready", 1.0)
+    assert last["url"] == f"/datasets/{dataset.id}/"
 
 
 async def test_refused_for_another_user_and_anonymous(redis_layer, user, other_user):
@@ -64,3 +63,30 @@ async def test_refused_for_a_foreign_origin(redis_layer, user):
     comm = communicator(dataset.id, await sync_to_async(session_cookie)(user), origin=b"https://evil.example")
     connected, _ = await comm.connect(timeout=10)
     assert not connected
+
+
+async def test_real_ingestion_reports_progress_then_ready(redis_layer, user, settings, tmp_path):
+    from platform_web.datasets import services
+    from tests.datasets.builders import dataset_zip
+
+    settings.INGEST_PROCESSES = 1
+    dataset = await sync_to_async(make_dataset)(user, status=Dataset.Status.PENDING, classes=[], image_count=0)
+    dataset.upload_path.parent.mkdir(parents=True, exist_ok=True)
+    dataset_zip(dataset.upload_path, per_class=6)
+    comm = communicator(dataset.id, await sync_to_async(session_cookie)(user))
+    assert (await comm.connect(timeout=10))[0]
+    assert (await comm.receive_json_from(timeout=10))["status"] == "pending"
+
+    def ingest():
+        try:
+            return services.ingest_dataset(dataset_id=dataset.id)
+        finally:
+            connections.close_all()
+
+    assert await asyncio.to_thread(ingest) == "ready"
+    seen = []
+    while not seen or seen[-1]["status"] not in ("ready", "failed"):
+        seen.append(await comm.receive_json_from(timeout=10))
+    await comm.disconnect()
+    assert seen[-1]["status"] == "ready" and seen[-1]["progress"] == 1.0
+    assert seen[-1]["message"] == "12 images in 2 classes"
