@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
-from trainer_api.engine.images import UnreadableImage, open_rgb
+from trainer_api.engine.images import open_rgb
 
 # (width, height) after EXIF orientation, or the reason the file is unusable.
 CheckResult = tuple[int, int] | str
@@ -23,15 +23,14 @@ def check_images(paths: list[str], max_pixels: int) -> list[CheckResult]:
         try:
             with open_rgb(path, max_pixels=max_pixels) as image:
                 results.append(image.size)
-        except UnreadableImage as e:
-            results.append(_reason(e))
-        except Exception as e:  # noqa: BLE001 - a malformed file may break a decoder in any way
-            results.append(_reason(e))
+        except Exception as e:  # noqa: BLE001 - UnreadableImage, or a decoder broken by a malformed file
+            results.append(_reason(e, path))
     return results
 
 
-def _reason(error: Exception) -> str:
-    text = str(error).strip() or type(error).__name__
+def _reason(error: Exception, path: str) -> str:
+    # Pillow names the file by its server path: the user knows it by its zip entry (shown beside).
+    text = str(error).replace(f" '{path}'", "").replace(path, "the file").strip() or type(error).__name__
     return text if len(text) <= 200 else text[:197] + "..."
 
 

@@ -45,3 +45,29 @@ def class_folders(classes=("cat", "dog"), per_class: int = 4, prefix: str = "", 
 def dataset_zip(path: Path, classes=("cat", "dog"), per_class: int = 4, prefix: str = "") -> Path:
     """A valid dataset zip: class folders of PNGs."""
     return write_zip(path, class_folders(classes, per_class, prefix))
+
+
+def _central_record(data: bytes, name: str) -> int:
+    """Offset of `name`'s central directory record in a zip's bytes."""
+    encoded = name.encode()
+    at = data.find(b"PK\x01\x02")
+    while at != -1:
+        name_length = int.from_bytes(data[at + 28 : at + 30], "little")
+        if data[at + 46 : at + 46 + name_length] == encoded:
+            return at
+        at = data.find(b"PK\x01\x02", at + 4)
+    raise KeyError(name)
+
+
+def patch_entry(data: bytes, name: str, *, flag_bits: int | None = None, file_size: int | None = None) -> bytes:
+    """Rewrite fields zipfile will not write for us: the encryption flag, a lying uncompressed size."""
+    patched = bytearray(data)
+    central = _central_record(data, name)
+    local = int.from_bytes(data[central + 42 : central + 46], "little")
+    if flag_bits is not None:
+        for at in (central + 8, local + 6):
+            patched[at : at + 2] = (int.from_bytes(patched[at : at + 2], "little") | flag_bits).to_bytes(2, "little")
+    if file_size is not None:
+        patched[central + 24 : central + 28] = file_size.to_bytes(4, "little")
+        patched[local + 22 : local + 26] = file_size.to_bytes(4, "little")
+    return bytes(patched)
