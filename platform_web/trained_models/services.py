@@ -134,6 +134,8 @@ def export_model(trial: Trial, kind: str) -> ModelFile:
             "size_bytes": target.stat().st_size,
             "source_sha256": trial.model_sha256,
             "max_abs_diff": check.max_abs_diff,
+            "max_prob_diff": check.max_prob_diff,
+            "logit_scale": check.logit_scale,
             "checked_images": check.images,
             "checked_with": check.checked_with,
             "seconds": round(time.monotonic() - started, 2),

@@ -34,9 +34,15 @@ class ExportCheckFailed(EngineError):
 
 @dataclass(frozen=True)
 class ExportCheck:
-    """How an export was checked: the largest absolute difference of its logits on `images` inputs."""
+    """How an export was checked on `images` validation inputs.
+
+    `max_abs_diff`: largest absolute difference of the logits; `max_prob_diff`: of the
+    softmax probabilities; `logit_scale`: the largest absolute logit of the `.pth` model.
+    """
 
     max_abs_diff: float
+    max_prob_diff: float
+    logit_scale: float
     images: int
     checked_with: str
 
@@ -76,13 +82,31 @@ def _temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
 
 
-def _compare(expected: torch.Tensor, actual: torch.Tensor, atol: float, what: str) -> float:
+def _compare(expected: torch.Tensor, actual: torch.Tensor, atol: float, what: str) -> tuple[float, float, float]:
+    """(logit difference, probability difference, logit scale), or ExportCheckFailed.
+
+    Probabilities must agree within `atol`. Logits must agree within `atol` times their
+    scale (at least 1): float32 carries about seven significant digits, so a model with
+    logits in the thousands (an over-confident one) cannot agree to 1e-4 in absolute
+    terms even with itself computed in another order, while logits of ordinary size
+    are held to the absolute 1e-4.
+    """
     if tuple(expected.shape) != tuple(actual.shape):
         raise ExportCheckFailed(f"{what} returned shape {tuple(actual.shape)}, the .pth {tuple(expected.shape)}")
     diff = float((expected - actual).abs().max())
-    if not diff <= atol:  # also catches NaN
-        raise ExportCheckFailed(f"{what} differs from the .pth by {diff:.2e} on validation images (limit {atol:.0e})")
-    return diff
+    scale = float(expected.abs().max())
+    prob_diff = float((torch.softmax(expected, dim=1) - torch.softmax(actual, dim=1)).abs().max())
+    if not diff <= atol * max(1.0, scale):  # also catches NaN
+        raise ExportCheckFailed(
+            f"{what} differs from the .pth by {diff:.2e} in its logits on validation images "
+            f"(limit {atol:.0e} x logit scale {max(1.0, scale):.3g})"
+        )
+    if not prob_diff <= atol:
+        raise ExportCheckFailed(
+            f"{what} differs from the .pth by {prob_diff:.2e} in its probabilities on validation images "
+            f"(limit {atol:.0e})"
+        )
+    return diff, prob_diff, scale
 
 
 @torch.inference_mode()
@@ -108,11 +132,11 @@ def export_torchscript(model_path: str | Path, out_path: str | Path, inputs: tor
             reloaded = torch.jit.load(str(tmp), map_location="cpu").eval()
             with torch.inference_mode():
                 actual = reloaded(inputs).float()
-        diff = _compare(expected, actual, atol, "The TorchScript model")
+        diff, prob_diff, scale = _compare(expected, actual, atol, "The TorchScript model")
         os.replace(tmp, out_path)
     finally:
         tmp.unlink(missing_ok=True)
-    return ExportCheck(max_abs_diff=diff, images=int(inputs.shape[0]), checked_with="torch.jit.load")
+    return ExportCheck(diff, prob_diff, scale, images=int(inputs.shape[0]), checked_with="torch.jit.load")
 
 
 class _AdaptiveAvgPoolAsMatmul(nn.Module):
@@ -196,10 +220,10 @@ def export_onnx(model_path: str | Path, out_path: str | Path, inputs: torch.Tens
         options.intra_op_num_threads = max(1, torch.get_num_threads())
         session = onnxruntime.InferenceSession(str(tmp), options, providers=["CPUExecutionProvider"])
         actual = torch.from_numpy(session.run(["logits"], {"input": inputs.numpy()})[0]).float()
-        diff = _compare(expected, actual, atol, "The ONNX model (onnxruntime)")
+        diff, prob_diff, scale = _compare(expected, actual, atol, "The ONNX model (onnxruntime)")
         os.replace(tmp, out_path)
     except (RuntimeError, ValueError) as e:  # ExportCheckFailed is neither: it passes through
         raise EngineError(f"torch could not export this model to ONNX: {str(e).splitlines()[0][:300]}") from e
     finally:
         tmp.unlink(missing_ok=True)
-    return ExportCheck(max_abs_diff=diff, images=int(inputs.shape[0]), checked_with="onnxruntime")
+    return ExportCheck(diff, prob_diff, scale, images=int(inputs.shape[0]), checked_with="onnxruntime")
