@@ -210,7 +210,8 @@ def misclassified_thumbnail(trial: Trial, index: int) -> Path:
     result = cached_evaluation(trial)
     if result is None or not 0 <= index < len(result["misclassified"]):
         raise ModelUnavailable("No such misclassified image.")
-    folder = model_dir(trial) / THUMBS_DIR
+    # keyed by the model's checksum: another model file means other mistakes at the same index
+    folder = model_dir(trial) / f"{THUMBS_DIR}-{(trial.model_sha256 or 'model')[:12]}"
     target = folder / f"{index}.jpg"
     if target.is_file():
         return target
