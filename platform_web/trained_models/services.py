@@ -71,7 +71,10 @@ def _file_lock(folder: Path, name: str) -> Iterator[None]:
 def _dataset_dir(trial: Trial) -> Path:
     directory = Path(trial.study.dataset.directory)
     if not (directory / "manifest.json").is_file():
-        raise ModelUnavailable("The dataset this model was trained on has been deleted, so it cannot be evaluated.")
+        raise ModelUnavailable(
+            "The dataset this model was trained on has been deleted; the evaluation and the export checks "
+            "need its validation images."
+        )
     return directory
 
 
@@ -127,20 +130,21 @@ def export_model(trial: Trial, kind: str) -> ModelFile:
             raise ModelUnavailable(f"The {FILE_KINDS[kind].label} export was not offered: {e}") from e
         except EngineError as e:
             raise ModelUnavailable(f"The {FILE_KINDS[kind].label} export failed: {e}") from e
-        record = read_exports(folder)
-        record[kind] = {
-            "file": target.name,
-            "sha256": sha256_of(target),
-            "size_bytes": target.stat().st_size,
-            "source_sha256": trial.model_sha256,
-            "max_abs_diff": check.max_abs_diff,
-            "max_prob_diff": check.max_prob_diff,
-            "logit_scale": check.logit_scale,
-            "checked_images": check.images,
-            "checked_with": check.checked_with,
-            "seconds": round(time.monotonic() - started, 2),
-        }
-        write_json_atomic(folder / "exports.json", record)
+        with _file_lock(folder, "exports-record"):  # the other format may be recording its export right now
+            record = read_exports(folder)
+            record[kind] = {
+                "file": target.name,
+                "sha256": sha256_of(target),
+                "size_bytes": target.stat().st_size,
+                "source_sha256": trial.model_sha256,
+                "max_abs_diff": check.max_abs_diff,
+                "max_prob_diff": check.max_prob_diff,
+                "logit_scale": check.logit_scale,
+                "checked_images": check.images,
+                "checked_with": check.checked_with,
+                "seconds": round(time.monotonic() - started, 2),
+            }
+            write_json_atomic(folder / "exports.json", record)
     return export_file(trial, kind)
 
 
