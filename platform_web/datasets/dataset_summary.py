@@ -140,11 +140,16 @@ def size_statistics(items: list[Item]) -> dict:
     sizes = Counter((item.width, item.height) for item in items)
     (common_w, common_h), common_n = sizes.most_common(1)[0]
     return {
-        "width": {"min": min(widths), "median": statistics.median(widths), "max": max(widths)},
-        "height": {"min": min(heights), "median": statistics.median(heights), "max": max(heights)},
+        "width": {"min": min(widths), "median": _plain(statistics.median(widths)), "max": max(widths)},
+        "height": {"min": min(heights), "median": _plain(statistics.median(heights)), "max": max(heights)},
         "distinct_sizes": len(sizes),
         "most_common": {"width": common_w, "height": common_h, "count": common_n},
     }
+
+
+def _plain(value: float) -> int | float:
+    """64.0 -> 64; 64.5 stays."""
+    return int(value) if float(value).is_integer() else round(value, 1)
 
 
 def _write_thumbnails(items: list[Item], classes: list[str], work_dir: Path, warnings: list[dict]) -> dict:

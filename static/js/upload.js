@@ -15,9 +15,10 @@
   const progressDetail = document.getElementById("upload-detail");
   const button = document.getElementById("upload-button");
   const cancel = document.getElementById("cancel-button");
-  const maxBytes = Number(form.dataset.maxBytes);
   let nameTouched = false;
   let xhr = null;
+
+  const maxBytes = () => Number(form.dataset.maxBytes);
 
   function formatBytes(n) {
     const units = ["bytes", "KB", "MB", "GB"];
@@ -38,7 +39,7 @@
     title.textContent = file.name;
     detail.textContent = formatBytes(file.size);
     if (!nameTouched || !nameInput.value) nameInput.value = file.name.replace(/\.zip$/i, "");
-    if (file.size > maxBytes) showError("The file is " + formatBytes(file.size) + "; the largest upload accepted is " + form.dataset.maxSize + ".");
+    if (file.size > maxBytes()) showError("The file is " + formatBytes(file.size) + "; the largest upload accepted is " + form.dataset.maxSize + ".");
     else if (!/\.zip$/i.test(file.name)) showError("This does not look like a .zip file; ingestion will refuse anything but a zip.");
   }
 
@@ -79,7 +80,7 @@
     event.preventDefault();
     const file = input.files[0];
     if (!file) { showError("Choose a .zip file first (drop it on the box or click it)."); return; }
-    if (file.size > maxBytes) { chosen(file); return; }
+    if (file.size > maxBytes()) { chosen(file); return; }
     showError("");
     const data = new FormData(form);  // csrf token, name and file
     xhr = new XMLHttpRequest();
