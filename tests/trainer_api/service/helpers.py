@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import signal
 import subprocess
@@ -12,10 +10,9 @@ import time
 from pathlib import Path
 
 import httpx
-from PIL import Image
 
 from platform_web.core.launcher import free_port
-from trainer_api.engine.splits import stratified_split
+from tests.trainer_api.dataset_builder import make_dataset_dir
 
 ROOT = Path(__file__).resolve().parents[3]
 TOKEN = "service-test-token"
@@ -23,21 +20,8 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 def make_dataset(root: Path, per_class: int = 12, size: int = 16) -> Path:
-    """A ready dataset folder (manifest.json + files/) of two easy classes: dark and bright squares."""
-    classes = ["bright", "dark"]
-    items, digest = [], hashlib.sha256()
-    labels = [label for label in range(len(classes)) for _ in range(per_class)]
-    for index, (label, split) in enumerate(zip(labels, stratified_split(labels, 0.25, seed=0), strict=True)):
-        level = 200 + index % 50 if classes[label] == "bright" else 10 + index % 50
-        relative = f"files/{classes[label]}/{index:03d}.png"
-        (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (size, size), (level, level, level)).save(root / relative)
-        digest.update(relative.encode() + (root / relative).read_bytes())
-        items.append({"path": relative, "label": label, "split": split, "width": size, "height": size})
-    manifest = {"format": 1, "content_hash": digest.hexdigest(), "classes": classes, "split_source": "given",
-                "items": items}  # fmt: skip
-    (root / "manifest.json").write_text(json.dumps(manifest))
-    return root
+    """A ready dataset folder (manifest.json + files/) of two easy classes: bright and dark noisy squares."""
+    return make_dataset_dir(root, classes=["bright", "dark"], per_class=per_class, size=size, kind="bright_dark")
 
 
 def trial_body(key: str, dataset: Path, **config) -> dict:
