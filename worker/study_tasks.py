@@ -34,7 +34,6 @@ OUTAGE_RETRIES = 12
 @app.task(
     bind=True,
     name="studies.run_slot",
-    queue="training",
     acks_late=True,
     max_retries=None,
     soft_time_limit=conf.TASK_TIME_LIMIT_SECONDS,
@@ -73,7 +72,7 @@ def run_study_slot(self, study_id: str, slot: int, busy_attempts: int = 0, outag
         raise
 
 
-@app.task(name="studies.recover", queue="training", acks_late=True)
+@app.task(name="studies.recover", acks_late=True)
 def recover_studies() -> int:
     """Re-enqueue every slot of every active study; slots whose task is alive ignore the copy."""
     count = 0

@@ -20,6 +20,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from platform_web.studies.models import EpochMetric, Study, Trial
+from platform_web.studies.progress import progress_payload
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +37,18 @@ def owned_study(user, study_id) -> Study | None:
     return Study.objects.filter(pk=study_id, owner=user).first()
 
 
-def download_url(trial: Trial) -> str:
-    """Where the trial's best `.pth` downloads from (empty when it has no model)."""
-    if not trial.model_path:
-        return ""
+def trial_links(trial: Trial) -> dict:
+    """The trial's model page and `.pth` download (empty for a trial without a kept model)."""
+    if not trial.model_path or trial.state != Trial.State.COMPLETED:
+        return {"download_url": "", "model_url": ""}
+    key = {"study_id": trial.study_id, "number": trial.number}
     try:
-        return reverse("studies:trial_download", kwargs={"study_id": trial.study_id, "number": trial.number})
+        return {
+            "download_url": reverse("trained_models:download", kwargs={**key, "kind": "pth"}),
+            "model_url": reverse("trained_models:model", kwargs=key),
+        }
     except NoReverseMatch:
-        return f"/studies/{trial.study_id}/trials/{trial.number}/download.pth"
+        return {"download_url": f"/studies/{trial.study_id}/trials/{trial.number}/download.pth", "model_url": ""}
 
 
 def _iso(value) -> str | None:
@@ -58,17 +63,18 @@ def trial_row(trial: Trial, epochs: list[list]) -> dict:
         "number": trial.number,
         "state": trial.state,
         "params": trial.params,
-        "value": trial.value,
+        "value": _finite(trial.value),
         "best_epoch": trial.best_epoch,
         "epochs_planned": trial.epochs_planned,
         "epochs_done": max(trial.epochs_done, len(epochs)),
-        "train_seconds": trial.train_seconds,
+        "train_seconds": _finite(trial.train_seconds),
         "duration_seconds": duration,
         "started_at": _iso(trial.started_at),
         "finished_at": _iso(trial.finished_at),
         "param_count": trial.param_count,
         "error": trial.error,
-        "download_url": download_url(trial),
+        "retry_of": trial.retry_of,
+        **trial_links(trial),
         # [epoch, val_accuracy, val_loss] per epoch, in order.
         "epochs": epochs,
     }
@@ -87,7 +93,7 @@ def best_so_far(trials: list[dict]) -> list[list]:
 
 
 def study_summary(study: Study) -> dict:
-    """The study's header: state, budget, counts, ETA and timing."""
+    """The study's header: state, budget and best trial (progress is in `progress`, as events send it)."""
     best = study.best_trial
     return {
         "id": str(study.id),
@@ -97,16 +103,8 @@ def study_summary(study: Study) -> dict:
         "n_trials": study.n_trials,
         "timeout_seconds": study.timeout_seconds,
         "parallel_trials": study.parallel_trials,
-        "sampler": study.sampler,
-        "pruner": study.pruner,
-        "trials_completed": study.trials_completed,
-        "trials_pruned": study.trials_pruned,
-        "trials_failed": study.trials_failed,
-        "trials_running": study.trials_running,
-        "compute_seconds": study.compute_seconds,
-        "eta_seconds": study.eta_seconds,
         "best_trial": best.number if best else None,
-        "best_value": best.value if best else None,
+        "best_value": _finite(best.value) if best else None,
         "error": study.error,
         "created_at": _iso(study.created_at),
         "started_at": _iso(study.started_at),
@@ -135,6 +133,8 @@ def study_snapshot(study_id) -> dict:
         "seq": seq,
         "server_time": timezone.now().isoformat(),
         "study": study_summary(study),
+        # The same shape as the `study.progress` event's payload.
+        "progress": progress_payload(study),
         "trials": rows,
         "best_so_far": best_so_far(rows),
         "importance": importance["importance"],
@@ -188,12 +188,14 @@ def compute_importance(results: list[tuple[dict, float]]) -> dict[str, float] | 
     import optuna
     from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    names = sorted(set.intersection(*(set(p) for p, _ in results)))
+    shared = sorted(set.intersection(*(set(p) for p, _ in results)))
+    # A parameter that never changed (fixed by the space) explains nothing: leave it out.
+    names = [n for n in shared if len({_hashable(p[n]) for p, _ in results}) > 1]
     distributions = {}
     for name in names:
         values = [p[name] for p, _ in results]
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-        if numeric and len(set(values)) > 1:
+        if numeric:
             low, high = min(values), max(values)
             log_scale = low > 0 and high / low >= 100
             if all(isinstance(v, int) for v in values):

@@ -275,7 +275,8 @@ class Objective:
         if state == "diverged":
             return Outcome("diverged", error=error or "The training diverged.", result=result)
         if state == "cancelled":
-            if self._stopping:
+            self._stop_checked_at = 0.0  # the web cancels on the service first: look at the study now
+            if self._stop_requested(key=None):
                 return Outcome("cancelled", error="Cancelled with the study.", result=result)
             return Outcome("failed", error="The trial was cancelled on the training service.", result=result)
         if event.get("resumable"):

@@ -1,0 +1,34 @@
+"""Fixtures of the study tests."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.studies.factories import ARCHITECTURES, make_ready_dataset
+
+
+@pytest.fixture(autouse=True)
+def _no_trainer_lookups(monkeypatch):
+    """Pages ask the training service for its device and architectures; in-process tests answer for it."""
+    from platform_web.studies import selectors
+
+    monkeypatch.setattr(
+        selectors,
+        "trainer_capabilities",
+        lambda: {"device_type": "cpu", "device": "cpu", "architectures": ARCHITECTURES, "reachable": True},
+    )
+
+
+@pytest.fixture
+def dataset(user, db):
+    return make_ready_dataset(user)
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """Slot tasks sent to the broker, as (study id, slot) pairs, instead of sending them."""
+    sent: list[tuple[str, int]] = []
+    from worker import study_tasks
+
+    monkeypatch.setattr(study_tasks.run_study_slot, "apply_async", lambda args, **kw: sent.append(tuple(args)))
+    return sent

@@ -1,0 +1,191 @@
+"""Studies end to end on the real platform (web + Celery worker + training service, SQLite).
+
+One platform serves the whole module. The tiny datasets make a trial take a
+second or a few, so the fault tests can interrupt one in the middle.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+
+import optuna
+import pytest
+import redis
+
+from tests.platform_processes import start_platform, wait_for
+from tests.studies.platform_client import PASSWORD, Session, elapsed, kill_tree, seed, trainer_health
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+
+ENV = {
+    # Short fuses so the fault tests finish in seconds rather than minutes.
+    "STUDY_HEARTBEAT_SECONDS": "5",
+    "STUDY_SLOT_LEASE_SECONDS": "4",
+    "STUDY_TRAINER_RECONNECT_SECONDS": "4",
+    "STUDY_TRAINER_WAIT_SECONDS": "120",
+}
+COUNTED = ("completed", "pruned", "diverged")
+# Four classes of 32 px images, batch 4, six epochs: a trial lasts several seconds.
+SLOW_TRIAL = {"input_sizes": [32], "batch_sizes": [4], "epochs_min": 6, "epochs_max": 6}
+
+
+def mid_trial(trial: dict) -> bool:
+    """Running, with an epoch or two done and several to go."""
+    return trial["state"] == "running" and 1 <= trial["epochs_done"] <= 2
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, redis_url):
+    redis.Redis.from_url(redis_url).flushdb()
+    running = start_platform(tmp_path_factory.mktemp("studies"), redis_url, extra_env=ENV)
+    try:
+        seed(running, action="user", username="alice", password=PASSWORD)
+        yield running
+    finally:
+        running.supervisor.stop_all()
+
+
+@pytest.fixture(scope="module")
+def alice(platform):
+    return Session(platform, "alice")
+
+
+@pytest.fixture(scope="module")
+def ten_classes(platform):
+    return seed(platform, action="dataset", username="alice", options={"classes": 10, "per_class": 12, "size": 16})
+
+
+@pytest.fixture(scope="module")
+def slow_dataset(platform):
+    return seed(platform, action="dataset", username="alice", options={"classes": 4, "per_class": 60, "size": 32})
+
+
+def start(platform, dataset, **request) -> str:
+    return seed(platform, action="study", username="alice", dataset=dataset["id"], **request)["id"]
+
+
+def database(platform) -> sqlite3.Connection:
+    return sqlite3.connect(platform.var_dir / "platform.sqlite3", timeout=30)
+
+
+def storage_url(platform) -> str:
+    return f"sqlite:///{platform.var_dir / 'platform.sqlite3'}"
+
+
+def assert_clean_end(platform, alice, study_id: str, n_trials: int) -> list[dict]:
+    """Budget spent, nothing left running, no number twice, Optuna agrees with the records."""
+    trials = alice.trials(study_id)
+    numbers = [t["number"] for t in trials]
+    assert len(numbers) == len(set(numbers))
+    assert not [t for t in trials if t["state"] == "running"]
+    assert len([t for t in trials if t["state"] in COUNTED]) == n_trials
+    optuna_study = optuna.load_study(study_name=f"study-{study_id}", storage=storage_url(platform))
+    assert not [t for t in optuna_study.trials if t.state == optuna.trial.TrialState.RUNNING]
+    assert {t.number for t in optuna_study.trials if t.state != optuna.trial.TrialState.WAITING} == set(numbers)
+    return trials
+
+
+def test_twelve_trials_with_the_median_pruner(platform, alice, ten_classes):
+    space = {"optimizers": ["adam", "sgd"], "learning_rate_min": 1e-5, "learning_rate_max": 1e-2,
+             "sgd_learning_rate_min": 1e-4, "sgd_learning_rate_max": 1e-1, "epochs_min": 2, "epochs_max": 3}  # fmt: skip
+    study_id = start(platform, ten_classes, n_trials=12, pruner="median", space=space)
+    final = alice.wait_state(study_id, ("completed", "failed", "cancelled"), 240)
+    assert final["state"] == "completed", final["error"]
+    trials = assert_clean_end(platform, alice, study_id, 12)
+    assert len(trials) == 12
+    cut_short = [t for t in trials if t["state"] == "pruned" and t["epochs_done"] < t["epochs_planned"]]
+    assert cut_short, [(t["state"], t["epochs_done"], t["epochs_planned"]) for t in trials]
+    assert trials[0]["params"]["learning_rate"] == 1e-3  # the known-good first trial
+    best = final["best_trial"]
+    assert (platform.var_dir / "media" / "trainer" / best["model_path"]).is_file()
+    assert best["value"] == max(t["value"] for t in trials if t["state"] == "completed")
+    assert best["value"] > 0.1  # better than chance on 10 classes
+    assert final["progress"]["trials_finished"] == 12 and final["progress"]["eta_seconds"] == 0
+    # Stock Optuna reads the same study from the same database.
+    loaded = optuna.load_study(study_name=f"study-{study_id}", storage=storage_url(platform))
+    assert sorted(t.number for t in loaded.trials) == sorted(t["number"] for t in trials)
+    assert loaded.best_value == best["value"] and loaded.best_trial.number == best["number"]
+    by_number = {t.number: t for t in loaded.trials}
+    for trial in trials:
+        expected = {"completed": "COMPLETE", "pruned": "PRUNED", "diverged": "PRUNED"}[trial["state"]]
+        assert by_number[trial["number"]].state.name == expected
+    # Every epoch reached the live page's event log, numbered without gaps.
+    with database(platform) as db:
+        (study_pk,) = db.execute(
+            "select id from studies_study where optuna_name = ?", (f"study-{study_id}",)
+        ).fetchone()
+        seqs = [
+            s for (s,) in db.execute("select seq from studies_studyevent where study_id = ? order by seq", (study_pk,))
+        ]
+        epoch_events = db.execute("select count(*) from studies_studyevent where study_id = ? and type = 'trial.epoch'",
+                                  (study_pk,)).fetchone()[0]  # fmt: skip
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert epoch_events == sum(t["epochs_done"] for t in trials)
+
+
+def test_a_learning_rate_forced_high_diverges_after_its_first_epoch(platform, alice, ten_classes):
+    space = {"optimizers": ["sgd"], "sgd_learning_rate_min": 10.0, "sgd_learning_rate_max": 10.0,
+             "epochs_min": 3, "epochs_max": 3}  # fmt: skip
+    study_id = start(platform, ten_classes, n_trials=1, space=space)
+    final = alice.wait_state(study_id, ("completed", "failed"), 120)
+    (trial,) = alice.trials(study_id)
+    assert trial["state"] == "diverged" and trial["epochs_done"] == 1, trial
+    assert trial["error"]
+    assert final["state"] == "failed" and "No trial completed" in final["error"]
+
+
+def test_cancel_stops_the_running_trial_within_seconds_and_resume_finishes(platform, alice, slow_dataset):
+    study_id = start(platform, slow_dataset, n_trials=3, pruner="none", space=SLOW_TRIAL)
+    alice.wait_trial(study_id, mid_trial, 120, "a trial mid-way")
+    clicked = time.monotonic()
+    assert alice.post(f"/studies/{study_id}/cancel/").status_code == 302
+    alice.wait_state(study_id, ("cancelled",), 5)
+    assert elapsed(clicked) <= 5
+    assert trainer_health(platform)["slots_busy"] == 0
+    trials = alice.trials(study_id)
+    assert not [t for t in trials if t["state"] == "running"]
+    interrupted = [t for t in trials if t["state"] == "cancelled"]
+    assert len(interrupted) == 1 and interrupted[0]["epochs_done"] < 6, trials
+    before = max(t["number"] for t in trials)
+
+    assert alice.post(f"/studies/{study_id}/resume/").status_code == 302
+    final = alice.wait_state(study_id, ("completed", "failed"), 180)
+    assert final["state"] == "completed", final["error"]
+    trials = assert_clean_end(platform, alice, study_id, 3)
+    assert [t for t in trials if t["number"] > before and t["state"] in COUNTED]
+
+
+def test_worker_killed_mid_trial_the_study_still_finishes(platform, alice, slow_dataset):
+    study_id = start(platform, slow_dataset, n_trials=3, pruner="none", space=SLOW_TRIAL)
+    victim = alice.wait_trial(study_id, mid_trial, 120,
+                              "a trial mid-way")  # fmt: skip
+    kill_tree(platform.child("worker").process.pid)
+    platform.restart("worker")
+    final = alice.wait_state(study_id, ("completed", "failed"), 240)
+    assert final["state"] == "completed", final["error"]
+    trials = assert_clean_end(platform, alice, study_id, 3)
+    lost = next(t for t in trials if t["number"] == victim["number"])
+    assert lost["state"] == "failed" and "worker running this trial stopped" in lost["error"], lost
+    retries = [t for t in trials if t["retry_of"] == victim["number"]]
+    assert len(retries) == 1 and retries[0]["state"] in COUNTED
+    assert f"retried as trial #{retries[0]['number']}" in lost["error"]
+
+
+def test_trainer_stopped_mid_trial_fails_that_trial_and_the_study_goes_on(platform, alice, slow_dataset):
+    study_id = start(platform, slow_dataset, n_trials=2, pruner="none", space=SLOW_TRIAL)
+    victim = alice.wait_trial(study_id, mid_trial, 120,
+                              "a trial mid-way")  # fmt: skip
+    os.killpg(platform.child("trainer").process.pid, signal.SIGKILL)
+    failed = alice.wait_trial(study_id, lambda t: t["number"] == victim["number"] and t["state"] == "failed", 60,
+                              "the interrupted trial to fail")  # fmt: skip
+    assert "stopped answering" in failed["error"], failed["error"]
+    platform.restart("trainer")
+    final = alice.wait_state(study_id, ("completed", "failed"), 240)
+    assert final["state"] == "completed", final["error"]
+    trials = assert_clean_end(platform, alice, study_id, 2)
+    retry = next(t for t in trials if t["retry_of"] == victim["number"])
+    assert retry["state"] in COUNTED
+    wait_for(lambda: trainer_health(platform)["slots_busy"] == 0, 30, message="the trainer to be idle")
