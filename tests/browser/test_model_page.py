@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -14,25 +12,6 @@ from tests.trained_models.builders import install_trial, train_model
 from tests.trained_models.trainer_process import TOKEN, TrainerService
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop in this thread
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -52,28 +31,28 @@ def two_models(tmp_path_factory):
     )
 
 
-def logged_in_page(browser, live_server, user):
+def log_in(page, live_server, user) -> None:
+    """Give the browser alice's session cookie (the login form is the accounts suite's business)."""
     client = Client()
     client.force_login(user)
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
-    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    return page
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
 
 
-def test_model_page_click_through(chromium, live_server, settings, trainer_service, two_models, user, tmp_path):
+def test_model_page_click_through(
+    new_page, artifacts, live_server, settings, trainer_service, two_models, user, tmp_path
+):
     settings.TRAINER_DATA_DIR = trainer_service.data_dir
     settings.TRAINER_URL = trainer_service.url
     settings.TRAINER_TOKEN = TOKEN
     simple, cifar = two_models
     first = install_trial(simple, user, study_name="Colour search")
     second = install_trial(cifar, user, study=first.study, number=1)
-    ARTIFACTS.mkdir(exist_ok=True)
-    page = logged_in_page(chromium, live_server, user)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    page = new_page()
+    page.set_default_timeout(60_000)  # the first visit evaluates the model on the validation split
+    log_in(page, live_server, user)
 
     page.goto(f"{live_server.url}/studies/{first.study_id}/trials/0/model/")
     assert "simple_cnn" in page.locator("h1").inner_text()
@@ -108,7 +87,7 @@ def test_model_page_click_through(chromium, live_server, settings, trainer_servi
     assert "def load_model" in page.evaluate("navigator.clipboard.readText()")
 
     page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar stays at the top of a full-page shot
-    page.screenshot(path=str(ARTIFACTS / "model-page.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "model-page.png"), full_page=True)
 
     # download the .pth with the button at the top
     with page.expect_download() as download_info:
@@ -128,5 +107,5 @@ def test_model_page_click_through(chromium, live_server, settings, trainer_servi
     assert "simple_cnn" in header and "cifar_net" in header
     page.wait_for_function("() => { const c = Chart.getChart('acc-chart'); return c && c.data.datasets.length === 2; }")
     page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(ARTIFACTS / "compare-page.png"), full_page=True)
-    assert errors == []
+    page.screenshot(path=str(artifacts / "compare-page.png"), full_page=True)
+    assert page.errors == []

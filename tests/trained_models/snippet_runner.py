@@ -31,6 +31,7 @@ def downloaded_with_snippet(client, trial, folder: Path) -> str:
     name = response["Content-Disposition"].split('filename="')[1].rstrip('"')
     (folder / name).write_bytes(b"".join(response.streaming_content))
     page = client.get(reverse("trained_models:model", args=[trial.study_id, trial.number]))
+    assert page.context["unavailable"] is None, page.context["unavailable"]
     snippet = page.context["snippet"]
     assert snippet in html.unescape(page.content.decode()), "the page shows the whole snippet"
     assert name in snippet, "the snippet names the file the page offers"
