@@ -5,6 +5,7 @@
 `bright_dark`: class k is a noisy image whose brightness falls with k (easy to learn).
 `patterns`: class k is one of ten textures (stripes, checkerboard, disc, gradients, ...)
 in random colours, so a model has to look at shapes rather than mean colour.
+`blank`: every image of every class is the same grey square (nothing to learn).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def _draw(kind: str, label: int, num_classes: int, size: int, rng: np.random.Gen
         level = 220 - 185 * label / max(1, num_classes - 1)
         pixels = level + rng.normal(0, 12, (size, size, 3))
         return np.clip(pixels, 0, 255).astype(np.uint8)
+    if kind == "blank":
+        return np.full((size, size, 3), 128, dtype=np.uint8)
     if kind != "patterns":
         raise ValueError(f"unknown kind {kind!r}")
     y, x = np.mgrid[0:size, 0:size] / size

@@ -52,8 +52,8 @@ def model_metadata(
         "val_accuracy": float(val_accuracy),
         "val_loss": float(val_loss),
         "dataset_hash": dataset_hash,
-        "torch_version": torch.__version__,
-        "torchvision_version": torchvision.__version__,
+        "torch_version": str(torch.__version__),  # TorchVersion would not load with weights_only
+        "torchvision_version": str(torchvision.__version__),
     }
 
 

@@ -1,0 +1,59 @@
+"""Device choice and mixed-precision plans, tested with fake device capabilities."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+from trainer_api.engine import ConfigError, choose_amp_dtype, resolve_device
+from trainer_api.engine.devices import compute_plan, cpu_threads
+
+
+def test_bf16_on_a_gpu_that_supports_it():
+    assert choose_amp_dtype(torch.device("cuda"), bf16_supported=lambda: True) == torch.bfloat16
+
+
+def test_fp16_with_a_gradient_scaler_on_an_older_gpu():
+    plan = compute_plan(torch.device("cuda:0"), bf16_supported=lambda: False)
+    assert plan.amp_dtype == torch.float16
+    assert plan.use_grad_scaler and plan.pin_memory and plan.channels_last
+
+
+def test_no_scaler_with_bf16():
+    plan = compute_plan(torch.device("cuda"), bf16_supported=lambda: True)
+    assert plan.amp_dtype == torch.bfloat16 and not plan.use_grad_scaler
+
+
+def test_cpu_trains_in_float32_without_pinned_memory():
+    def never_asked() -> bool:
+        raise AssertionError("a CPU plan must not ask about bf16 support")
+
+    plan = compute_plan(torch.device("cpu"), bf16_supported=never_asked)
+    assert plan.amp_dtype is None and not plan.use_grad_scaler and not plan.pin_memory
+
+
+def test_auto_picks_cuda_only_when_there_is_one():
+    assert resolve_device("auto", cuda_available=lambda: True) == torch.device("cuda")
+    assert resolve_device("auto", cuda_available=lambda: False) == torch.device("cpu")
+    assert resolve_device("cuda:1", cuda_available=lambda: True) == torch.device("cuda:1")
+
+
+@pytest.mark.parametrize("name", ["cuda", "cuda:0"])
+def test_asking_for_a_missing_gpu_is_a_config_error(name):
+    with pytest.raises(ConfigError, match="no usable CUDA GPU"):
+        resolve_device(name, cuda_available=lambda: False)
+
+
+@pytest.mark.parametrize("name", ["tpu", "gpu0", "mps"])
+def test_unknown_devices_are_refused(name):
+    with pytest.raises(ConfigError):
+        resolve_device(name, cuda_available=lambda: False)
+
+
+def test_cpu_threads_default_to_every_core_this_process_may_use():
+    assert cpu_threads(None) == len(os.sched_getaffinity(0))
+    assert cpu_threads(3) == 3
+    with pytest.raises(ConfigError):
+        cpu_threads(0)
