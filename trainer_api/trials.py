@@ -185,14 +185,14 @@ class TrialRegistry:
                 trial.stop.set()
                 write_state(trial.work_dir, trial.stored())
                 return status_of(trial.stored(), live=True)
-        stored = read_state(self.work_dir(key))
-        if stored is None:
-            raise UnknownTrial(f"No trial with key {key!r} on this service.")
-        if stored.get("state") not in FINISHED_STATES:
-            with self._lock:  # not running anywhere: record it as cancelled so a later POST does not resume it
+            # Not running here (under the lock, so a POST cannot resume it meanwhile).
+            stored = read_state(self.work_dir(key))
+            if stored is None:
+                raise UnknownTrial(f"No trial with key {key!r} on this service.")
+            if stored.get("state") not in FINISHED_STATES:  # interrupted: cancelled, so a later POST does not resume it
                 stored.update(state="cancelled", cancel_requested=True, updated_at=time.time())
                 self._record_finish(self.work_dir(key), stored, read_events(self.work_dir(key)))
-        return status_of(stored, live=False)
+            return status_of(stored, live=False)
 
     async def wait_finished(self, key: str, timeout: float) -> dict[str, Any]:
         """The trial's status once it has finished, or after `timeout` seconds."""
