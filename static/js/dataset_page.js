@@ -10,6 +10,7 @@
     const badge = document.getElementById("status-badge");
     const initial = card.dataset.status;
     const poll = async () => {
+      if (card.dataset.live === "1") { window.setTimeout(poll, 1000); return; } // dataset_live.js pushes updates
       try {
         const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
         if (response.ok) {

@@ -1,0 +1,384 @@
+// The live study page: a snapshot over the WebSocket, then every event applied in seq order
+// (idempotently: an epoch replaces the same epoch, counts are absolute), drawn at most once
+// per animation frame. The events are the studies app's (platform_web/studies/records.py):
+// study.state, study.progress, study.best, trial.started, trial.epoch, trial.<final state>.
+(function () {
+  "use strict";
+  const root = document.getElementById("study-live");
+  if (!root || !window.LiveSocket) return;
+
+  const ACTIVE = ["queued", "running", "cancelling"];
+  const STATE_LABELS = { queued: "Queued", running: "Running", completed: "Completed", cancelling: "Cancelling",
+    cancelled: "Cancelled", failed: "Failed", pruned: "Pruned", diverged: "Diverged", skipped: "Skipped" };
+  const CHART_INTERVAL_MS = 400;
+  const $ = (id) => document.getElementById(id);
+  const esc = (v) => String(v === null || v === undefined ? "" : v).replace(/[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+  const pct = (v) => (v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%");
+
+  const state = {
+    seq: null, study: null, progress: null, progressAt: 0, trials: new Map(), best: null,
+    importance: null, importanceBasedOn: 0, importanceNeeds: 5,
+    sortKey: "number", sortDir: -1, scatterParam: null, initialState: root.dataset.state,
+  };
+  const dirty = { header: false, table: false, curves: new Set(), allCurves: false, summary: false, importance: false };
+  let charts = null;
+  let frame = 0;
+  let lastChartDraw = 0;
+  let importanceTimer = 0;
+
+  function fmtDuration(seconds) {
+    if (seconds === null || seconds === undefined || !isFinite(seconds)) return "—";
+    const s = Math.max(0, Math.round(seconds));
+    if (s < 60) return s + " s";
+    if (s < 3600) return Math.floor(s / 60) + " min " + String(s % 60).padStart(2, "0") + " s";
+    return Math.floor(s / 3600) + " h " + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + " min";
+  }
+
+  function fmtClock(date) {
+    const options = { hour: "2-digit", minute: "2-digit" };
+    if (date - new Date() > 20 * 3600 * 1000) Object.assign(options, { weekday: "short", day: "numeric", month: "short" });
+    return date.toLocaleString([], options);
+  }
+
+  // ---- applying messages -------------------------------------------------------------
+  function trial(number) {
+    let t = state.trials.get(number);
+    if (!t) {
+      t = { number, state: "running", params: {}, value: null, best_epoch: null, epochs_done: 0, epochs_planned: 0,
+        train_seconds: null, started_at: null, finished_at: null, download_url: "", model_url: "", error: "",
+        retry_of: null, epochs: [] };
+      state.trials.set(number, t);
+    }
+    return t;
+  }
+
+  function touch(number) {
+    dirty.table = true;
+    dirty.summary = true;
+    dirty.curves.add(number);
+  }
+
+  function applySnapshot(snap) {
+    state.seq = snap.seq;
+    state.study = snap.study;
+    state.progress = snap.progress;
+    state.progressAt = Date.now();
+    state.trials = new Map(snap.trials.map((t) => [t.number, t]));
+    state.best = snap.study.best_trial === null ? null : { number: snap.study.best_trial, value: snap.study.best_value };
+    state.importance = snap.importance;
+    state.importanceBasedOn = snap.importance_based_on;
+    state.importanceNeeds = snap.importance_needs;
+    Object.assign(dirty, { header: true, table: true, allCurves: true, summary: true, importance: true });
+    const theirs = $("trials-body"); // the server-rendered table: this one replaces it while live
+    if (theirs && theirs.closest(".card")) theirs.closest(".card").hidden = true;
+  }
+
+  function applyEvent(ev) {
+    if (state.seq !== null && ev.seq <= state.seq) return; // already in the snapshot or applied
+    if (state.seq !== null && ev.seq !== state.seq + 1) {
+      socket.send({ action: "snapshot" }); // never expected (the server fills holes): start over
+      return;
+    }
+    state.seq = ev.seq;
+    const p = ev.payload || {};
+    if (ev.type === "study.state") {
+      state.study.state = p.state;
+      state.study.error = p.error || "";
+      if (state.progress) state.progress.state = p.state;
+      dirty.header = true;
+    } else if (ev.type === "study.progress") {
+      state.progress = p;
+      state.progressAt = Date.now();
+      if (p.state) state.study.state = p.state;
+      dirty.header = true;
+    } else if (ev.type === "study.best") {
+      const old = state.best ? state.best.number : null;
+      state.best = { number: p.number, value: p.value };
+      state.bestChanged = true;
+      dirty.allCurves = dirty.allCurves || old !== p.number;
+      dirty.header = true;
+      touch(p.number);
+    } else if (ev.type === "trial.started") {
+      Object.assign(trial(p.number), { state: "running", params: p.params || {}, epochs_planned: p.epochs_planned || 0,
+        retry_of: p.retry_of === undefined ? null : p.retry_of, started_at: ev.at });
+      touch(p.number);
+    } else if (ev.type === "trial.epoch") {
+      const t = trial(p.number);
+      const row = [p.epoch, p.val_accuracy === undefined ? null : p.val_accuracy, p.val_loss === undefined ? null : p.val_loss];
+      const at = t.epochs.findIndex((e) => e[0] >= p.epoch);
+      if (at === -1) t.epochs.push(row);
+      else if (t.epochs[at][0] === p.epoch) t.epochs[at] = row;
+      else t.epochs.splice(at, 0, row);
+      t.epochs_done = Math.max(t.epochs_done || 0, p.epoch);
+      if (p.epochs) t.epochs_planned = p.epochs;
+      touch(p.number);
+    } else if (ev.type.startsWith("trial.")) {
+      const t = trial(p.number);
+      for (const key of ["state", "value", "best_epoch", "epochs_done", "epochs_planned", "train_seconds", "error", "params", "retry_of"]) {
+        if (p[key] !== undefined) t[key] = p[key];
+      }
+      t.finished_at = ev.at;
+      if (t.state === "completed" && !t.download_url) {
+        t.download_url = root.dataset.downloadTemplate.replace("/999999999/", "/" + t.number + "/");
+        t.model_url = root.dataset.modelTemplate.replace("/999999999/", "/" + t.number + "/");
+        window.clearTimeout(importanceTimer);
+        importanceTimer = window.setTimeout(() => socket.send({ action: "importance" }), 3000);
+      }
+      touch(p.number);
+    }
+  }
+
+  function onMessage(message) {
+    if (message.type === "snapshot") applySnapshot(message);
+    else if (message.type === "events") message.events.forEach(applyEvent);
+    else if (message.type === "importance") {
+      state.importance = message.importance;
+      state.importanceBasedOn = message.based_on;
+      dirty.importance = true;
+    }
+    schedule();
+  }
+
+  // ---- drawing ------------------------------------------------------------------------
+  function schedule() {
+    if (!frame) frame = window.requestAnimationFrame(render);
+  }
+
+  function render() {
+    frame = 0;
+    if (!state.study) return;
+    if (dirty.header) { renderHeader(); dirty.header = false; }
+    if (dirty.table) { renderTable(); dirty.table = false; }
+    const chartWork = dirty.allCurves || dirty.curves.size || dirty.summary || dirty.importance;
+    if (chartWork && charts) {
+      const wait = lastChartDraw + CHART_INTERVAL_MS - performance.now();
+      if (wait > 0) { window.setTimeout(schedule, wait); return; }
+      lastChartDraw = performance.now();
+      renderCharts();
+    }
+  }
+
+  function setText(id, text) {
+    const el = $(id);
+    if (el && el.textContent !== text) el.textContent = text;
+  }
+
+  function renderHeader() {
+    const study = state.study;
+    const p = state.progress || {};
+    const badge = $("study-state");
+    if (badge) { badge.textContent = STATE_LABELS[study.state] || study.state; badge.className = "badge " + study.state; }
+    const bar = $("progress-bar");
+    if (bar && p.fraction !== undefined) bar.style.width = Math.round(p.fraction * 100) + "%";
+    if (p.trials_finished !== undefined) {
+      setText("progress-text", p.trials_finished + (study.n_trials ? " of " + study.n_trials : "") + " trial"
+        + (p.trials_finished === 1 ? "" : "s") + " finished");
+    }
+    for (const name of ["completed", "pruned", "diverged", "failed", "running"]) {
+      if (p["trials_" + name] !== undefined) setText("count-" + name, String(p["trials_" + name]));
+    }
+    if (p.compute_seconds !== undefined) setText("compute-seconds", Math.round(p.compute_seconds) + " s");
+    const errorBox = $("study-error");
+    if (errorBox && study.error) { errorBox.hidden = false; setText("study-error-text", study.error); }
+    if (state.bestChanged) { renderBestCard(); state.bestChanged = false; }
+    tick();
+    if (!ACTIVE.includes(study.state) && ACTIVE.includes(state.initialState)) {
+      // The study stopped while the page was open: reload once so the controls (resume, re-run) match.
+      state.initialState = study.state;
+      window.setTimeout(() => window.location.reload(), 1500);
+    }
+  }
+
+  // A new best trial while the page is open: redraw the server-rendered "Best trial" card from the live data.
+  function renderBestCard() {
+    const card = $("best-card");
+    const t = state.best && state.trials.get(state.best.number);
+    if (!card || !t) return;
+    const link = (url, css, text, download) => (url ? '<a class="button' + css + '" href="' + esc(url) + '"' + (download ? ' id="best-download" download' : "") + ">" + text + "</a> " : "");
+    card.innerHTML = "<h2>Best trial</h2>"
+      + '<div class="stats"><div class="stat"><div class="value" id="best-value">' + pct(state.best.value) + "</div>"
+      + '<div class="label">validation accuracy (trial #' + t.number + (t.best_epoch ? ", epoch " + t.best_epoch : "") + ")</div></div>"
+      + (t.train_seconds ? '<div class="stat"><div class="value">' + t.train_seconds.toFixed(1) + ' s</div><div class="label">training time</div></div>' : "")
+      + "</div>"
+      + '<dl class="params-list">' + Object.entries(t.params || {}).map(([k, v]) => "<dt>" + esc(k) + "</dt><dd>" + esc(v) + "</dd>").join("") + "</dl>"
+      + "<p>" + link(t.model_url, "", "Open the model", false) + link(t.download_url, " secondary", "Download .pth", true) + "</p>";
+  }
+
+  // Elapsed, time left and expected finish move every second between progress events.
+  function tick() {
+    if (!state.study || !state.progress) return;
+    const p = state.progress;
+    const running = state.study.state === "running";
+    const since = (Date.now() - state.progressAt) / 1000;
+    setText("live-elapsed", fmtDuration((p.elapsed_seconds || 0) + (running ? since : 0)));
+    let left = "—";
+    let finish = "—";
+    if (state.study.state === "cancelling") left = "stopping…";
+    else if (!ACTIVE.includes(state.study.state)) left = STATE_LABELS[state.study.state].toLowerCase();
+    else if (p.eta_seconds === null || p.eta_seconds === undefined) left = "estimating…";
+    else {
+      const remaining = p.eta_seconds - (running ? since : 0);
+      left = remaining > 0 ? fmtDuration(remaining) : "any moment now";
+      finish = fmtClock(new Date(state.progressAt + p.eta_seconds * 1000));
+    }
+    setText("live-eta", left);
+    setText("live-finish", finish);
+    setText("eta-text", ACTIVE.includes(state.study.state) ? (finish === "—" ? left : left + " left · done around " + finish) : "");
+  }
+
+  const SORTS = {
+    number: (t) => t.number,
+    state: (t) => t.state,
+    architecture: (t) => String(t.params.architecture || "") + String(t.params.input_size || "").padStart(4, "0"),
+    learning_rate: (t) => t.params.learning_rate || 0,
+    augment: (t) => (t.params.augment ? 1 + (t.params.augment_strength || 0) : 0),
+    epochs: (t) => t.epochs_done || 0,
+    value: (t) => (t.value === null || t.value === undefined ? -1 : t.value),
+    duration: (t) => duration(t) || 0,
+  };
+
+  function duration(t) {
+    if (t.started_at && t.finished_at) return (Date.parse(t.finished_at) - Date.parse(t.started_at)) / 1000;
+    if (t.started_at && t.state === "running") return (Date.now() - Date.parse(t.started_at)) / 1000;
+    return t.train_seconds;
+  }
+
+  function paramsCell(t) {
+    const p = t.params || {};
+    if (p.architecture === undefined) {
+      return Object.entries(p).map(([k, v]) => esc(k) + " " + esc(typeof v === "number" ? +v.toPrecision(3) : v)).join("<br>");
+    }
+    return esc(p.architecture) + '<div class="muted small">' + esc(p.input_size) + " px · batch " + esc(p.batch_size) + "</div>";
+  }
+
+  function rowHtml(t, bestNumber) {
+    const p = t.params || {};
+    const isBest = t.number === bestNumber;
+    const optimiser = p.optimizer === undefined ? "" : esc(p.optimizer) + '<div class="muted small">lr '
+      + esc(p.learning_rate === undefined ? "—" : (+p.learning_rate).toPrecision(2))
+      + (p.weight_decay ? " · wd " + esc((+p.weight_decay).toPrecision(2)) : "") + "</div>";
+    const augment = p.augment === undefined ? "" : (p.augment ? "on (" + (+p.augment_strength || 0).toFixed(2) + ")" : "off")
+      + (p.label_smoothing ? '<div class="muted small">smoothing ' + (+p.label_smoothing).toFixed(3) + "</div>" : "");
+    const links = t.download_url && t.state === "completed"
+      ? (t.model_url ? '<a href="' + esc(t.model_url) + '">model</a> · ' : "") + '<a href="' + esc(t.download_url) + '" download>.pth</a>'
+      : "";
+    return '<tr class="trial-row state-' + esc(t.state) + (isBest ? " is-best" : "") + '">'
+      + "<td>#" + t.number + (t.retry_of !== null && t.retry_of !== undefined ? ' <span class="muted" title="retry of trial #' + esc(t.retry_of) + '">↻' + esc(t.retry_of) + "</span>" : "") + "</td>"
+      + '<td><span class="badge ' + esc(t.state) + '">' + esc(STATE_LABELS[t.state] || t.state) + "</span></td>"
+      + "<td>" + paramsCell(t) + "</td><td>" + optimiser + "</td><td>" + augment + "</td>"
+      + '<td class="num">' + (t.epochs_done || 0) + " / " + (t.epochs_planned || "?") + "</td>"
+      + '<td class="num">' + (t.value === null || t.value === undefined ? '<span class="muted">—</span>' : "<strong>" + pct(t.value) + "</strong>")
+      + (isBest ? ' <span class="badge completed">best</span>' : "")
+      + (t.best_epoch ? '<div class="muted small">epoch ' + t.best_epoch + "</div>" : "") + "</td>"
+      + '<td class="num">' + fmtDuration(duration(t)) + "</td>"
+      + '<td class="small">' + links + (t.error ? '<div class="trial-error">' + esc(t.error) + "</div>" : "") + "</td></tr>";
+  }
+
+  function renderTable() {
+    const body = $("live-trials-body");
+    if (!body) return;
+    const key = SORTS[state.sortKey] || SORTS.number;
+    const dir = state.sortDir;
+    // Each key computed once per render, not once per comparison.
+    const keyed = [...state.trials.values()].map((t) => [key(t), t.number, t]);
+    keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]) * dir);
+    const rows = keyed.map((k) => k[2]);
+    const bestNumber = state.best ? state.best.number : null;
+    body.innerHTML = rows.length
+      ? rows.map((t) => rowHtml(t, bestNumber)).join("")
+      : '<tr><td colspan="9" class="muted">No trial has started yet.</td></tr>';
+    setText("trial-count", rows.length + " trial" + (rows.length === 1 ? "" : "s"));
+    for (const th of document.querySelectorAll("#live-trials th[data-sort]")) {
+      th.setAttribute("aria-sort", th.dataset.sort === state.sortKey ? (dir > 0 ? "ascending" : "descending") : "none");
+    }
+  }
+
+  function renderCharts() {
+    const bestNumber = state.best ? state.best.number : null;
+    if (dirty.allCurves) charts.restyle(state.trials, bestNumber);
+    if (dirty.allCurves || dirty.curves.size) charts.updateCurves(state.trials, bestNumber, dirty.allCurves ? null : dirty.curves);
+    dirty.allCurves = false;
+    dirty.curves = new Set();
+    if (dirty.summary) {
+      const rows = [...state.trials.values()].sort((a, b) => a.number - b.number);
+      charts.updateBest(rows);
+      fillParamChoices(rows);
+      charts.updateScatter(rows, state.scatterParam, bestNumber);
+      dirty.summary = false;
+    }
+    if (dirty.importance) {
+      charts.updateImportance(state.importance);
+      const note = $("importance-note");
+      if (note) {
+        note.textContent = state.importance
+          ? "Optuna's estimate over " + state.importanceBasedOn + " completed trials: how much of the accuracy's variation each parameter explains."
+          : "Appears once " + state.importanceNeeds + " trials have completed (" + state.importanceBasedOn + " so far).";
+      }
+      dirty.importance = false;
+      dirty.summary = true; // the scatter's default parameter follows importance
+      schedule();
+    }
+  }
+
+  function fillParamChoices(rows) {
+    const select = $("scatter-param");
+    if (!select) return;
+    const seen = new Map();
+    for (const t of rows) for (const [k, v] of Object.entries(t.params || {})) {
+      if (!seen.has(k)) seen.set(k, new Set());
+      seen.get(k).add(String(v));
+    }
+    const names = [...seen.keys()].filter((k) => seen.get(k).size > 1).sort();
+    if (!state.scatterParam || !names.includes(state.scatterParam)) {
+      const ranked = Object.keys(state.importance || {}).filter((k) => names.includes(k));
+      state.scatterParam = ranked[0] || (names.includes("learning_rate") ? "learning_rate" : names[0]) || null;
+    }
+    const html = names.map((k) => '<option value="' + esc(k) + '"' + (k === state.scatterParam ? " selected" : "") + ">" + esc(k.replace(/_/g, " ")) + "</option>").join("");
+    if (select.dataset.html !== html) { select.innerHTML = html; select.dataset.html = html; }
+  }
+
+  // ---- wiring -------------------------------------------------------------------------
+  const head = document.querySelector("#live-trials thead");
+  if (head) {
+    head.addEventListener("click", (event) => { // one listener for every header, none per row
+      const th = event.target.closest("th[data-sort]");
+      if (!th) return;
+      state.sortDir = state.sortKey === th.dataset.sort ? -state.sortDir : (th.dataset.sort === "number" ? -1 : 1);
+      if (th.dataset.sort === "value" && state.sortKey !== "value") state.sortDir = -1;
+      state.sortKey = th.dataset.sort;
+      dirty.table = true;
+      schedule();
+    });
+  }
+  const select = $("scatter-param");
+  if (select) select.addEventListener("change", () => { state.scatterParam = select.value; dirty.summary = true; schedule(); });
+
+  if (window.Chart && window.StudyCharts) charts = new window.StudyCharts(window.Chart);
+  const socket = new window.LiveSocket(root.dataset.wsPath, {
+    onMessage,
+    onStatus: window.LiveSocket.indicator($("live-status")),
+    afterSeq: () => state.seq,
+    syncEveryMs: 10000,
+  });
+  socket.start();
+  let ticks = 0;
+  window.setInterval(() => {
+    tick();
+    ticks += 1;
+    // Running trials' durations move: redraw the table every second, every 5 s past 200 trials.
+    const due = state.trials.size <= 200 || ticks % 5 === 0;
+    if (due && state.study && state.study.state === "running" && document.visibilityState === "visible") {
+      dirty.table = dirty.table || [...state.trials.values()].some((t) => t.state === "running");
+      schedule();
+    }
+  }, 1000);
+
+  // For the old polling code (stands down while live) and for tests.
+  window.studyLive = {
+    get live() { return socket.status === "live" && state.study !== null; },
+    get seq() { return state.seq; },
+    pointCount: () => (charts ? charts.pointCount() : 0),
+    trialCount: () => state.trials.size,
+  };
+})();
