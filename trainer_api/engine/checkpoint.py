@@ -79,10 +79,10 @@ def restore_rng_states(states: dict[str, Any], generator: torch.Generator) -> No
     random.setstate((version, tuple(internal), gauss))
     kind, keys, pos, has_gauss, cached = states["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    torch.set_rng_state(states["torch"])
+    torch.set_rng_state(states["torch"].cpu())
     if states["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-    generator.set_state(states["data"])
+        torch.cuda.set_rng_state_all([state.cpu() for state in states["cuda"]])
+    generator.set_state(states["data"].cpu())
 
 
 def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
@@ -90,11 +90,15 @@ def save_checkpoint(path: Path, checkpoint: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save({"format": CHECKPOINT_FORMAT, **checkpoint}, tmp))
 
 
-def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any] | None:
-    """The checkpoint at `path` (tensors on `device`), or None when there is none."""
+def load_checkpoint(path: Path) -> dict[str, Any] | None:
+    """The checkpoint at `path` with every tensor on the CPU, or None when there is none.
+
+    `load_state_dict` of models and optimisers moves tensors to the parameters' device;
+    RNG states must stay CPU tensors.
+    """
     if not path.is_file():
         return None
-    checkpoint = torch.load(path, map_location=device, weights_only=True)
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         return None
     return checkpoint

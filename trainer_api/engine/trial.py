@@ -123,9 +123,11 @@ class _Trial:
         self.feeder = BatchFeeder(data, plan, self.mean, self.std)
 
     def run(self, on_epoch: Callable[[EpochReport], None], should_stop: Callable[[], bool]) -> TrialResult:
-        self._resume()
+        verdict = self._resume()
         self._write_config()
         config, progress = self.config, self.progress
+        if verdict is not None:  # ended before, but died before writing result.json
+            return self._finish(*verdict)
         status, message = "completed", ""
         try:
             for epoch in range(progress.epoch + 1, config.epochs + 1):
@@ -134,7 +136,8 @@ class _Trial:
                 status, message = self._verdict(report)
                 progress.train_seconds += time.perf_counter() - started
                 started = time.perf_counter()
-                self._checkpoint(finished=status != "completed")
+                ended = status != "completed" or epoch == config.epochs
+                self._checkpoint(verdict=(status, message or self._completed_message()) if ended else None)
                 progress.train_seconds += time.perf_counter() - started  # checkpoint writes count as training time
                 on_epoch(report)
                 if status != "completed":
@@ -151,8 +154,12 @@ class _Trial:
                 f"try a lower learning rate than {config.learning_rate:g}"
             )
         if status == "completed":
-            message = f"Completed {config.epochs} epoch{'s' if config.epochs != 1 else ''}"
+            message = self._completed_message()
         return self._finish(status, message)
+
+    def _completed_message(self) -> str:
+        epochs = self.config.epochs
+        return f"Completed {epochs} epoch{'s' if epochs != 1 else ''}"
 
     def _epoch(self, epoch: int, should_stop: Callable[[], bool]) -> EpochReport:
         config, data = self.config, self.data
@@ -223,7 +230,7 @@ class _Trial:
         majority = torch.bincount(val_labels, minlength=len(self.data.classes)).max().item() / len(val_labels)
         return max(1.0 / len(self.data.classes), majority)
 
-    def _checkpoint(self, *, finished: bool) -> None:
+    def _checkpoint(self, *, verdict: tuple[str, str] | None) -> None:
         progress, state = self.progress, self.state
         save_checkpoint(
             self.work_dir / "checkpoint.pt",
@@ -231,7 +238,7 @@ class _Trial:
                 "config": self.config.to_dict(),
                 "dataset_hash": self.data.content_hash,
                 "epoch": progress.epoch,
-                "finished": finished,
+                "verdict": list(verdict) if verdict else None,  # (status, message) once the trial has ended
                 "model": self.model.state_dict(),
                 "optimizer": state.optimizer.state_dict(),
                 "scheduler": state.scheduler.state_dict(),
@@ -250,10 +257,11 @@ class _Trial:
             },
         )
 
-    def _resume(self) -> None:
-        checkpoint = load_checkpoint(self.work_dir / "checkpoint.pt", self.plan.device)
+    def _resume(self) -> tuple[str, str] | None:
+        """Restore the checkpoint's state, if there is one; returns its verdict when the trial had ended."""
+        checkpoint = load_checkpoint(self.work_dir / "checkpoint.pt")
         if checkpoint is None:
-            return
+            return None
         if checkpoint["config"] != self.config.to_dict() or checkpoint["dataset_hash"] != self.data.content_hash:
             raise ConfigError(
                 f"{self.work_dir} holds the checkpoint of a different trial configuration or dataset; "
@@ -278,6 +286,7 @@ class _Trial:
             epochs_without_improvement=checkpoint["epochs_without_improvement"],
             train_seconds=checkpoint["train_seconds"],
         )
+        return tuple(checkpoint["verdict"]) if checkpoint.get("verdict") else None
 
     def _write_config(self) -> None:
         plan = self.plan

@@ -128,3 +128,16 @@ def test_reusing_a_work_dir_for_another_config_is_refused(bright_dark, folders):
     _run(bright_dark, folders, epochs=2)
     with pytest.raises(ConfigError, match="different configuration"):
         _run(bright_dark, folders, epochs=3)
+
+
+def test_an_ended_trial_whose_result_file_was_lost_is_not_trained_on(dataset_factory, folders):
+    # Early stopping ended the trial; the process died before result.json was written.
+    blank = dataset_factory("blank", classes=2, per_class=8, size=16, kind="blank")
+    settings = {"epochs": 30, "augment": False, "diverge_check_epochs": 0, "early_stopping_patience": 1}
+    first, _ = _run(blank, folders, **settings)
+    assert first.status == "early_stopped"
+    (folders[0] / "result.json").unlink()
+    again, reports = _run(blank, folders, **settings)
+    assert reports == [], "no epoch after the one that stopped the trial"
+    assert again.status == "early_stopped" and again.message == first.message
+    assert again.epochs_run == first.epochs_run and again.model_sha256 == first.model_sha256
