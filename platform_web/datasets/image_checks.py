@@ -46,10 +46,24 @@ class ImageChecker:
         self.pending: dict[Future, int] = {}
         self.done: list[tuple[int, list[CheckResult]]] = []
         self.pool: ProcessPoolExecutor | None = None
+        self._daemon_flag = None
         if processes > 1:
+            self._allow_children()
             # fork: workers start at once and inherit the imports; they only decode files.
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             self.pool = ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context(method))
+
+    def _allow_children(self) -> None:
+        # Celery's prefork workers are daemonic processes, and multiprocessing refuses
+        # to start children from one ("daemonic processes are not allowed to have
+        # children") because a killed daemon would orphan them. This pool lives
+        # inside one task and is shut down before the task returns, and its
+        # workers exit when their parent's pipe closes; so the flag is lifted
+        # while the pool exists and restored by close().
+        config = multiprocessing.current_process()._config
+        if config.get("daemon"):
+            self._daemon_flag = config["daemon"]
+            config["daemon"] = False
 
     def submit(self, batch_id: int, paths: list[str]) -> None:
         if self.pool is None:
@@ -70,6 +84,9 @@ class ImageChecker:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
+        if self._daemon_flag is not None:
+            multiprocessing.current_process()._config["daemon"] = self._daemon_flag
+            self._daemon_flag = None
 
 
 def default_processes() -> int:

@@ -25,3 +25,32 @@ def test_pool_and_inline_decoding_agree(ingest, settings, monkeypatch):
     assert inline.status == pooled.status == Dataset.Status.READY
     assert manifest_of(inline) == manifest_of(pooled)
     assert inline.warnings == pooled.warnings and len(pooled.warnings) == 1
+
+
+def _check_in_a_daemon(paths: list[str], results) -> None:
+    from platform_web.datasets.image_checks import ImageChecker
+
+    checker = ImageChecker(max_pixels=10**6, processes=2)
+    try:
+        checker.submit(0, paths)
+        results.put([result for _, batch in checker.finished(wait=True) for result in batch])
+    finally:
+        checker.close()
+
+
+def test_the_pool_starts_inside_a_daemonic_process_like_a_celery_worker(tmp_path):
+    import multiprocessing
+
+    from tests.datasets.builders import image_bytes
+
+    good, bad = tmp_path / "good.png", tmp_path / "bad.png"
+    good.write_bytes(image_bytes())
+    bad.write_bytes(b"nope")
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    daemon = context.Process(target=_check_in_a_daemon, args=([str(good), str(bad)], results), daemon=True)
+    daemon.start()
+    daemon.join(60)  # the results are tiny: the queue's pipe never blocks the child's exit
+    assert daemon.exitcode == 0
+    found = results.get(timeout=5)
+    assert found[0] == (24, 16) and "cannot identify image file" in found[1]
