@@ -128,6 +128,8 @@ ZIP_MAX_TOTAL_BYTES = int(os.environ.get("ZIP_MAX_TOTAL_BYTES", 8 * 1024**3))
 ZIP_MAX_ENTRIES = int(os.environ.get("ZIP_MAX_ENTRIES", 500_000))
 ZIP_MAX_RATIO = float(os.environ.get("ZIP_MAX_RATIO", 200))
 IMAGE_MAX_PIXELS = int(os.environ.get("IMAGE_MAX_PIXELS", 89_478_485))  # Pillow's default
+# Processes that decode images during one ingestion (1 = in the worker process itself).
+INGEST_PROCESSES = int(os.environ.get("INGEST_PROCESSES", 2))
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 TRAINER_URL = os.environ.get("TRAINER_URL", "http://127.0.0.1:8001")

@@ -100,7 +100,6 @@ def enqueue_ingestion(dataset_id) -> None:
 
 def ingest_settings() -> IngestSettings:
     """Ingestion limits from Django settings."""
-    from platform_web.datasets.image_checks import default_processes
     from platform_web.datasets.ingestion import IngestSettings
 
     return IngestSettings(
@@ -110,7 +109,7 @@ def ingest_settings() -> IngestSettings:
             max_ratio=settings.ZIP_MAX_RATIO,
         ),
         max_pixels=settings.IMAGE_MAX_PIXELS,
-        processes=getattr(settings, "INGEST_PROCESSES", default_processes()),
+        processes=max(1, min(settings.INGEST_PROCESSES, os.cpu_count() or 1)),
     )
 
 
