@@ -100,8 +100,8 @@ class RssSampler(threading.Thread):
         return self.peak
 
 
-def start_platform(var_dir: Path, redis_url: str, server: str) -> tuple[Supervisor, str, int]:
-    """Web app and one Celery worker as `make up` runs them; returns the supervisor, base URL and web pid."""
+def start_platform(var_dir: Path, redis_url: str, server: str) -> tuple[Supervisor, str, int, str]:
+    """Web app and one Celery worker as `make up` runs them; returns the supervisor, base URL, web pid, server name."""
     host = "127.0.0.1"
     port = free_port(host)
     env = dict(os.environ)
@@ -149,7 +149,7 @@ def start_platform(var_dir: Path, redis_url: str, server: str) -> tuple[Supervis
             supervisor.stop_all()
             raise SystemExit(f"the web app did not start; see {var_dir / 'logs'}")
         time.sleep(0.3)
-    return supervisor, base, web.process.pid
+    return supervisor, base, web.process.pid, web.argv[2]  # [python, "-m", <server>, ...]
 
 
 def sign_up(base: str) -> httpx.Client:
@@ -192,7 +192,7 @@ def run(args: argparse.Namespace) -> dict:
             redis_url = f"redis://127.0.0.1:{port}/0"
             while not redis_answers(redis_url):
                 time.sleep(0.1)
-        supervisor, base, web_pid = start_platform(var_dir, redis_url, args.server)
+        supervisor, base, web_pid, server_name = start_platform(var_dir, redis_url, args.server)
         try:
             wait_for_worker(redis_url)
             client = sign_up(base)
@@ -230,7 +230,7 @@ def run(args: argparse.Namespace) -> dict:
     growth_mb = (peak - rss_before) / 1e6
     return {
         "bench": "ingest",
-        "server": "daphne" if args.server == "platform" else args.server,
+        "server": server_name,
         "images": args.images,
         "zip_mb": round(zip_mb, 1),
         "upload_seconds": round(uploaded - started, 2),
