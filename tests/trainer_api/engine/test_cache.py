@@ -118,3 +118,13 @@ def test_a_broken_image_is_named_in_the_error(bright_dark, tmp_path):
     with pytest.raises(DatasetError, match=victim.name):
         prepare_dataset(bright_dark, tmp_path / "cache", 16)
     assert not list((tmp_path / "cache").glob("*.npy")), "a failed build leaves no cache file"
+
+
+@pytest.mark.parametrize("bad_path", ["../outside.png", "/etc/passwd", "files/../../x.png"])
+def test_items_outside_the_dataset_folder_are_refused(bright_dark, tmp_path, bad_path):
+    manifest_path = bright_dark / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["items"][0]["path"] = bad_path
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(DatasetError, match="points outside the dataset folder"):
+        prepare_dataset(bright_dark, tmp_path / "cache", 16)
