@@ -191,7 +191,10 @@ def plan_children(*, python: str, web_port: int, trainer_port: int, host: str, w
         ),
         Child(
             "web",
-            [python, "-m", "daphne", "-b", host, "-p", str(web_port), "platform_web.asgi:application"],
+            # uvicorn streams request bodies to Django in chunks (daphne/Twisted parses a whole
+            # multipart body in memory: +2.2 GB for a 168 MB upload, measured by bench/ingest.py).
+            [python, "-m", "uvicorn", "platform_web.asgi:application", "--host", host, "--port", str(web_port),
+             "--lifespan", "off", "--ws", "websockets", "--timeout-graceful-shutdown", "5"],
             health=f"http://{host}:{web_port}/healthz",
         ),
     ]  # fmt: skip
