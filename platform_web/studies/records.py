@@ -227,7 +227,7 @@ def _best_epoch(trial: Trial) -> tuple[int | None, float | None]:
 
 
 def _update_best(trial: Trial) -> None:
-    study = Study.objects.select_for_update().select_related("best_trial").get(pk=trial.study_id)
+    study = Study.objects.select_for_update(of=("self",)).select_related("best_trial").get(pk=trial.study_id)
     current = study.best_trial
     if trial.value is None or (current is not None and current.value is not None and current.value >= trial.value):
         return

@@ -69,11 +69,16 @@ def test_optuna_study_on_postgresql_is_readable_by_stock_optuna():
     if not os.environ.get("DATABASE_URL", "").startswith("postgres"):
         pytest.skip("runs in the PostgreSQL pass (DATABASE_URL=postgresql://...)")
     name = f"probe-{uuid.uuid4()}"
-    created = optuna.create_study(study_name=name, storage=storage.get_storage(), direction="maximize")
-    created.enqueue_trial({"x": 1.0})
-    loaded = optuna.load_study(study_name=name, storage=storage.storage_url())
-    assert len(loaded.trials) == 1
-    optuna.delete_study(study_name=name, storage=storage.get_storage())
+    rdb = storage.get_storage()
+    try:
+        created = optuna.create_study(study_name=name, storage=rdb, direction="maximize")
+        created.enqueue_trial({"x": 1.0})
+        loaded = optuna.load_study(study_name=name, storage=storage.storage_url())
+        assert len(loaded.trials) == 1
+        optuna.delete_study(study_name=name, storage=rdb)
+        loaded._storage._backend.engine.dispose()
+    finally:
+        rdb.engine.dispose()  # let pytest-django drop its test database
 
 
 @pytest.mark.django_db
