@@ -7,16 +7,22 @@ second or a few, so the fault tests can interrupt one in the middle.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sqlite3
 import time
+import zipfile
+from pathlib import Path
 
 import optuna
 import pytest
 import redis
+import torch
 
 from tests.platform_processes import start_platform, wait_for
 from tests.studies.platform_client import PASSWORD, Session, elapsed, kill_tree, seed, trainer_health
+from tests.trainer_api.dataset_builder import make_dataset_dir
+from trainer_api.engine import load_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -189,3 +195,23 @@ def test_trainer_stopped_mid_trial_fails_that_trial_and_the_study_goes_on(platfo
     retry = next(t for t in trials if t["retry_of"] == victim["number"])
     assert retry["state"] in COUNTED
     wait_for(lambda: trainer_health(platform)["slots_busy"] == 0, 30, message="the trainer to be idle")
+
+
+def test_run_study_from_a_fresh_shell(platform, tmp_path):
+    images = make_dataset_dir(tmp_path / "images", classes=3, per_class=10, size=16, with_split=False)
+    archive = tmp_path / "shapes.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for file in sorted((images / "files").rglob("*.png")):
+            zf.write(file, file.relative_to(images / "files").as_posix())
+    done = platform.manage("run_study", "--zip", str(archive), "--trials", "3", "--arch", "simple_cnn",
+                           "--user", "alice", timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    out = done.stdout
+    assert "Dataset ready: 30 images, 3 classes" in out
+    assert "ETA" in out and "3/3 trials" in out
+    accuracy = float(re.search(r"Best validation accuracy: ([0-9.]+)", out).group(1))
+    assert accuracy > 1 / 3
+    pth = Path(re.search(r"Model \(.pth\): (\S+)", out).group(1))
+    model, metadata = load_model(pth)  # the engine's documented loading snippet
+    assert metadata["class_names"] == ["class_00", "class_01", "class_02"]
+    assert model(torch.zeros(1, 3, metadata["input_size"], metadata["input_size"])).shape == (1, 3)
