@@ -153,3 +153,9 @@ def test_clone_fills_the_form_from_the_study(alice_client, user, dataset):
     response = alice_client.get(reverse("studies:clone", kwargs={"study_id": study.pk}), follow=True)
     initial = response.context["form"].initial
     assert initial["n_trials"] == 7 and initial["seed"] == 3 and initial["name"].endswith("(copy)")
+
+
+def test_the_dataset_page_links_to_a_new_study(alice_client, dataset):
+    page = alice_client.get(reverse("datasets:detail", kwargs={"dataset_id": dataset.pk}))
+    assert page.status_code == 200
+    assert reverse("studies:new", kwargs={"dataset_id": dataset.pk}) in page.content.decode()
