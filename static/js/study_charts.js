@@ -18,8 +18,10 @@
     return value >= 0.001 ? String(+value.toPrecision(1)) : "1e" + Math.round(exponent);
   }
 
+  // Completed trials in greens, teals and purples: red/orange mean failed/best, solid blue means running.
+  const HUES = [150, 265, 175, 300, 125, 195, 285, 160];
   function trialColour(number, alpha) {
-    return "hsla(" + ((number * 47) % 360) + ", 55%, 48%, " + alpha + ")";
+    return "hsla(" + (HUES[number % HUES.length] + (number % 5) * 4) + ", 50%, 45%, " + alpha + ")";
   }
 
   // How a trial's curve looks: the best one thick and on top, running ones solid blue,
@@ -35,6 +37,14 @@
     }
   }
 
+  // A curve's line and its points in one colour (Chart.js would otherwise fill points with its default).
+  function paint(dataset, style) {
+    Object.assign(dataset, style);
+    dataset.backgroundColor = style.borderColor;
+    dataset.pointBackgroundColor = style.borderColor;
+    dataset.pointBorderColor = style.borderColor;
+  }
+
   function baseOptions(yAxis, xTitle) {
     return {
       responsive: true,
@@ -45,7 +55,7 @@
       spanGaps: true,
       interaction: { mode: "nearest", intersect: false },
       elements: { point: { radius: 0, hitRadius: 6 }, line: { tension: 0 } },
-      plugins: { legend: { display: false }, decimation: { enabled: false } },
+      plugins: { legend: { display: false }, decimation: { enabled: false }, colors: { enabled: false } },
       scales: {
         x: { type: "linear", title: { display: true, text: xTitle }, ticks: { precision: 0 } },
         y: yAxis,
@@ -86,15 +96,16 @@
       const canvas = document.getElementById("chart-best");
       if (!canvas) return null;
       const options = baseOptions(percentAxis("validation accuracy"), "trial number");
+      options.scales.x.min = 0;
       options.plugins.legend = { display: true, position: "bottom", labels: { boxWidth: 12 } };
       options.plugins.tooltip = { callbacks: { label: (item) => item.dataset.label + " #" + item.parsed.x + ": " + pct(item.parsed.y) } };
       return new this.Chart(canvas, {
         type: "line",
         data: {
           datasets: [
-            { label: "best so far", data: [], borderColor: BEST, backgroundColor: BEST, stepped: "before", borderWidth: 2.5, order: 0 },
-            { type: "scatter", label: "completed", data: [], backgroundColor: "rgba(59, 91, 219, 0.75)", pointRadius: 3.5, order: 1 },
-            { type: "scatter", label: "pruned / stopped", data: [], backgroundColor: "rgba(255,255,255,0)", borderColor: GREY, pointRadius: 3.5, order: 2 },
+            { label: "best so far", data: [], borderColor: BEST, backgroundColor: BEST, stepped: "before", borderWidth: 2.5, pointRadius: 2, clip: 6, order: 0 },
+            { type: "scatter", label: "completed", data: [], backgroundColor: "rgba(59, 91, 219, 0.75)", pointRadius: 3.5, clip: 6, order: 1 },
+            { type: "scatter", label: "pruned / stopped", data: [], backgroundColor: "rgba(255,255,255,0)", borderColor: GREY, pointRadius: 3.5, clip: 6, order: 2 },
           ],
         },
         options,
@@ -152,7 +163,9 @@
       for (const chart of [this.accuracy, this.loss]) {
         if (!chart) continue;
         chart.options.elements.point.radius = many ? 0 : 2;
-        chart.update("none");
+        // Not update("none"): in that mode Chart.js keeps the points' shared options, so a trial's
+        // dots would keep the colour of its first draw. Animation is off, so this costs nothing more.
+        chart.update();
       }
     }
 
@@ -165,8 +178,7 @@
         chart.data.datasets.push(dataset);
       }
       dataset.data = trial.epochs.map((e) => ({ x: e[0], y: e[column] }));
-      Object.assign(dataset, curveStyle(trial, trial.number === bestNumber, this.crowded));
-      dataset.pointBackgroundColor = dataset.borderColor;
+      paint(dataset, curveStyle(trial, trial.number === bestNumber, this.crowded));
     }
 
     // Restyle every curve when the best trial changes (only the old and new best really change).
@@ -176,8 +188,7 @@
         for (const [n, dataset] of map) {
           const trial = trials.get(n);
           if (trial) {
-            Object.assign(dataset, curveStyle(trial, n === bestNumber, this.crowded));
-            dataset.pointBackgroundColor = dataset.borderColor;
+            paint(dataset, curveStyle(trial, n === bestNumber, this.crowded));
           }
         }
       }
@@ -200,7 +211,7 @@
         }
         if (best !== null) line.data.push({ x: t.number, y: best });
       }
-      this.best.update("none");
+      this.best.update();
     }
 
     updateScatter(rows, param, bestNumber) {
@@ -218,12 +229,13 @@
         const low = Math.min(...xs);
         const high = Math.max(...xs);
         xScale.type = low > 0 && high / low >= 100 ? "logarithmic" : "linear";
-        xScale.ticks = xScale.type === "logarithmic" ? { callback: logTick, autoSkip: true, maxRotation: 0 } : { maxRotation: 0 };
+        xScale.ticks = xScale.type === "logarithmic" ? { callback: logTick, autoSkip: true, maxRotation: 0 } : { maxRotation: 0, maxTicksLimit: 6 };
         delete xScale.labels;
       } else {
         labels = [...new Set(values.map((t) => String(t.params[param])))].sort();
         xScale.type = "category";
         xScale.labels = labels;
+        xScale.ticks = { maxRotation: 0 };
       }
       xScale.title = { display: true, text: param || "" };
       for (const t of values) {
@@ -232,7 +244,7 @@
         if (t.number === bestNumber) best.data.push(point);
         (t.state === "completed" ? done : stopped).data.push(point);
       }
-      this.scatter.update("none");
+      this.scatter.update();
     }
 
     updateImportance(importance) {
@@ -240,7 +252,16 @@
       const entries = Object.entries(importance || {}).sort((a, b) => b[1] - a[1]);
       this.importance.data.labels = entries.map((e) => e[0]);
       this.importance.data.datasets[0].data = entries.map((e) => e[1]);
-      this.importance.update("none");
+      this.importance.update();
+    }
+
+    // The "nothing to draw yet" line over each chart that has no point.
+    showEmpty() {
+      for (const chart of [this.accuracy, this.loss, this.best, this.scatter]) {
+        if (!chart) continue;
+        const note = document.querySelector('.chart-empty[data-for="' + chart.canvas.id + '"]');
+        if (note) note.hidden = chart.data.datasets.some((d) => d.data.length > 0);
+      }
     }
 
     pointCount() {

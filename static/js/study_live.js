@@ -172,13 +172,15 @@
     const bar = $("progress-bar");
     if (bar && p.fraction !== undefined) bar.style.width = Math.round(p.fraction * 100) + "%";
     if (p.trials_finished !== undefined) {
-      setText("progress-text", p.trials_finished + (study.n_trials ? " of " + study.n_trials : "") + " trial"
-        + (p.trials_finished === 1 ? "" : "s") + " finished");
+      const of = study.n_trials ? " of " + study.n_trials : "";
+      setText("progress-text", p.trials_finished + of + " trial" + (p.trials_finished === 1 && !of ? "" : "s") + " finished");
     }
     for (const name of ["completed", "pruned", "diverged", "failed", "running"]) {
       if (p["trials_" + name] !== undefined) setText("count-" + name, String(p["trials_" + name]));
     }
-    if (p.compute_seconds !== undefined) setText("compute-seconds", Math.round(p.compute_seconds) + " s");
+    if (p.compute_seconds !== undefined) {
+      setText("compute-seconds", p.compute_seconds < 10 ? p.compute_seconds.toFixed(1) + " s" : fmtDuration(p.compute_seconds));
+    }
     const errorBox = $("study-error");
     if (errorBox && study.error) { errorBox.hidden = false; setText("study-error-text", study.error); }
     if (state.bestChanged) { renderBestCard(); state.bestChanged = false; }
@@ -307,6 +309,7 @@
       charts.updateScatter(rows, state.scatterParam, bestNumber);
       dirty.summary = false;
     }
+    charts.showEmpty();
     if (dirty.importance) {
       charts.updateImportance(state.importance);
       const note = $("importance-note");
@@ -329,7 +332,8 @@
       if (!seen.has(k)) seen.set(k, new Set());
       seen.get(k).add(String(v));
     }
-    const names = [...seen.keys()].filter((k) => seen.get(k).size > 1).sort();
+    const varying = [...seen.keys()].filter((k) => seen.get(k).size > 1).sort();
+    const names = varying.length ? varying : [...seen.keys()].sort(); // nothing varies yet: offer every parameter
     if (!state.scatterParam || !names.includes(state.scatterParam)) {
       const ranked = Object.keys(state.importance || {}).filter((k) => names.includes(k));
       state.scatterParam = ranked[0] || (names.includes("learning_rate") ? "learning_rate" : names[0]) || null;

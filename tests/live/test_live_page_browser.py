@@ -79,3 +79,25 @@ def test_thousand_trials_render_sort_and_update_live(chromium, web_server):
     )
     phone.screenshot(path=str(ARTIFACTS / "live-study-phone-charts.png"))
     assert phone_errors == []
+
+
+def test_page_reconnects_and_catches_up_on_what_it_missed(chromium, web_server):
+    seeded = web_server.seed(action="study", trials=5, name="Small search")
+    page, errors = open_study(chromium, web_server, seeded, {"width": 1280, "height": 900})
+    page.wait_for_function("window.studyLive && window.studyLive.live && window.studyLive.trialCount() === 5")
+    page.evaluate("window.__sameDocument = true")
+    points = page.evaluate("window.studyLive.pointCount()")
+
+    web_server.kill()
+    page.wait_for_function("document.getElementById('live-status').textContent === 'reconnecting…'")
+    # A worker keeps recording while the web server is down: nobody hears these events live.
+    player = web_server.play(study=seeded["study"], number=5, epochs=4, pause=0.05)
+    assert player.wait(timeout=60) == 0, player.stderr.read()
+    web_server.restart()
+
+    page.wait_for_function("window.studyLive.live", timeout=60_000)
+    page.wait_for_function(f"window.studyLive.trialCount() === 6 && window.studyLive.pointCount() === {points + 4}")
+    assert page.locator("#live-status").inner_text() == "live"
+    assert page.evaluate("window.__sameDocument === true")  # caught up without a reload
+    assert page.locator("#live-trials-body tr.is-best td").first.inner_text().startswith("#5")
+    assert errors == []

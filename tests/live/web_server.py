@@ -39,6 +39,29 @@ class WebServer:
         self.players.append(player)
         return player
 
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                httpx.get(f"{self.url}/accounts/login/", timeout=2)
+                return
+            except httpx.HTTPError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"daphne did not start: {self.log.read_text()[-2000:]}") from None
+                time.sleep(0.2)
+
+    def kill(self) -> None:
+        """Stop the web server only (a deploy or a crash); the database and Redis stay."""
+        self.process.terminate()
+        self.process.wait(timeout=15)
+
+    def restart(self) -> None:
+        """Start the web server again on the same port."""
+        port = int(self.url.rsplit(":", 1)[1])
+        self.process = _spawn(port, self.env, self.log)
+        self.wait_ready()
+
     def stop(self) -> None:
         for process in [*self.players, self.process]:
             if process.poll() is None:
@@ -62,18 +85,14 @@ def start_web_server(var_dir: Path, redis_url: str, timeout: float = 60) -> WebS
     env.pop("CELERY_BROKER_URL", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=300)  # fmt: skip
-    log = var_dir / "daphne.log"
-    process = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                "platform_web.asgi:application"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=log.open("w"))  # fmt: skip
-    server = WebServer(f"http://127.0.0.1:{port}", env, process, log)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            httpx.get(f"{server.url}/accounts/login/", timeout=2)
-            return server
-        except httpx.HTTPError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                server.stop()
-                raise RuntimeError(f"daphne did not start: {log.read_text()[-2000:]}") from None
-            time.sleep(0.2)
+    server = WebServer(
+        f"http://127.0.0.1:{port}", env, _spawn(port, env, var_dir / "daphne.log"), var_dir / "daphne.log"
+    )
+    server.wait_ready(timeout)
+    return server
+
+
+def _spawn(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                             "platform_web.asgi:application"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=log.open("a"))  # fmt: skip
