@@ -43,7 +43,7 @@ class StudyForm(forms.Form):
         help_text="How many passes over the training images a trial makes. Weak trials are stopped early by the pruner.",
     )  # fmt: skip
     optimizers = forms.MultipleChoiceField(
-        choices=list(OPTIMIZERS.items()), widget=forms.CheckboxSelectMultiple,
+        choices=list(OPTIMIZERS.items()), widget=forms.CheckboxSelectMultiple, label="Optimisers",
         help_text="How the weights are updated. Adam is forgiving; SGD with momentum can reach higher accuracy.",
     )  # fmt: skip
     learning_rate_min = forms.FloatField(label="Learning rate (Adam, AdamW) from")
@@ -58,6 +58,7 @@ class StudyForm(forms.Form):
     )
     augment = forms.ChoiceField(
         choices=list(AUGMENT.items()),
+        label="Augmentation",
         help_text="Random flips, crops and colour changes of the training images, so the model sees more variety.",
     )
     augment_strength_min = forms.FloatField(min_value=0, max_value=1, label="Augmentation strength from")

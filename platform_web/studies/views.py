@@ -90,6 +90,7 @@ def study_status(request, study_id):
     summary = selectors.study_summary(study)
     summary["state_label"] = study.get_state_display()
     summary["trials_html"] = render_to_string("studies/_trials.html", {"study": study, "trials": trials}, request)
+    summary["best_html"] = render_to_string("studies/_best.html", {"study": study}, request)
     summary["controls"] = _controls(study)
     return JsonResponse(summary)
 

@@ -25,6 +25,7 @@ def make_ready_dataset(owner, *, classes: int = 3, per_class: int = 8, size: int
     make_dataset_dir(folder, classes=classes, per_class=per_class, size=size, kind=kind)
     n_val = max(1, round(per_class * 0.25))
     dataset.classes = [f"class_{i:02d}" for i in range(classes)]
+    dataset.class_counts = {name: {"train": per_class - n_val, "val": n_val} for name in dataset.classes}
     dataset.image_count = classes * per_class
     dataset.train_count = classes * (per_class - n_val)
     dataset.val_count = classes * n_val
