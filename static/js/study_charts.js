@@ -83,6 +83,7 @@
       const canvas = document.getElementById(id);
       if (!canvas) return null;
       const options = baseOptions(yAxis, "epoch");
+      options.scales.x.min = 1;
       options.plugins.tooltip = {
         callbacks: {
           title: (items) => (items.length ? "trial #" + items[0].dataset.trialNumber : ""),

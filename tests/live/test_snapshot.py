@@ -51,3 +51,15 @@ def test_importance_finds_the_parameter_that_matters():
     importance = compute_importance(results)
     assert max(importance, key=importance.get) == "learning_rate"
     assert sum(importance.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_completed_trials_with_a_model_link_their_download(user):
+    study = make_study(user, trials=2)
+    Trial.objects.filter(study=study, number=1).update(model_path="trials/k/model.pth")
+    Trial.objects.create(study=study, number=2, state=Trial.State.PRUNED, model_path="trials/p/model.pth")
+
+    rows = {t["number"]: t for t in study_snapshot(study.id)["trials"]}
+
+    assert rows[1]["download_url"] == f"/studies/{study.id}/trials/1/download.pth"
+    assert rows[1]["model_url"] == f"/studies/{study.id}/trials/1/model/"
+    assert rows[0]["download_url"] == rows[2]["download_url"] == ""  # no model kept / not a completed trial
