@@ -38,7 +38,7 @@ def test_thousand_trials_render_sort_and_update_live(chromium, web_server):
     page.wait_for_function(f"document.querySelectorAll('#live-trials-body tr').length === {TRIALS}")
     assert page.locator("#live-status").inner_text() == "live"
     loaded_ms = page.evaluate("performance.now()")
-    assert page.evaluate("window.studyLive.pointCount()") == seeded["epoch_points"]
+    page.wait_for_function(f"window.studyLive.pointCount() === {seeded['epoch_points']}")
     assert page.locator("#trials-body").is_hidden()  # the server-rendered table gives way to the live one
     page.wait_for_function("document.getElementById('importance-note').textContent.includes('completed trials')")
 
@@ -85,6 +85,7 @@ def test_page_reconnects_and_catches_up_on_what_it_missed(chromium, web_server):
     seeded = web_server.seed(action="study", trials=5, name="Small search")
     page, errors = open_study(chromium, web_server, seeded, {"width": 1280, "height": 900})
     page.wait_for_function("window.studyLive && window.studyLive.live && window.studyLive.trialCount() === 5")
+    page.wait_for_function("window.studyLive.pointCount() > 0")  # the charts draw on the next frame
     page.evaluate("window.__sameDocument = true")
     points = page.evaluate("window.studyLive.pointCount()")
 
@@ -96,7 +97,12 @@ def test_page_reconnects_and_catches_up_on_what_it_missed(chromium, web_server):
     web_server.restart()
 
     page.wait_for_function("window.studyLive.live", timeout=60_000)
-    page.wait_for_function(f"window.studyLive.trialCount() === 6 && window.studyLive.pointCount() === {points + 4}")
+    caught_up = f"window.studyLive.trialCount() === 6 && window.studyLive.pointCount() === {points + 4}"
+    try:
+        page.wait_for_function(caught_up, timeout=30_000)
+    except Exception:
+        state = "[window.studyLive.seq, window.studyLive.trialCount(), window.studyLive.pointCount(), window.studyLive.live]"
+        raise AssertionError(f"not caught up: {page.evaluate(state)}, expected {points + 4} points") from None
     assert page.locator("#live-status").inner_text() == "live"
     assert page.evaluate("window.__sameDocument === true")  # caught up without a reload
     assert page.locator("#live-trials-body tr.is-best td").first.inner_text().startswith("#5")
