@@ -297,6 +297,7 @@
   }
 
   function renderCharts() {
+    state.drawnSeq = state.seq;
     const bestNumber = state.best ? state.best.number : null;
     if (dirty.allCurves) charts.restyle(state.trials, bestNumber);
     if (dirty.allCurves || dirty.curves.size) charts.updateCurves(state.trials, bestNumber, dirty.allCurves ? null : dirty.curves);
@@ -334,6 +335,7 @@
     }
     const varying = [...seen.keys()].filter((k) => seen.get(k).size > 1).sort();
     const names = varying.length ? varying : [...seen.keys()].sort(); // nothing varies yet: offer every parameter
+    select.closest("label").hidden = names.length === 0;
     if (!state.scatterParam || !names.includes(state.scatterParam)) {
       const ranked = Object.keys(state.importance || {}).filter((k) => names.includes(k));
       state.scatterParam = ranked[0] || (names.includes("learning_rate") ? "learning_rate" : names[0]) || null;
@@ -382,6 +384,8 @@
   window.studyLive = {
     get live() { return socket.status === "live" && state.study !== null; },
     get seq() { return state.seq; },
+    // True once every applied event is drawn everywhere (charts lag up to CHART_INTERVAL_MS behind).
+    get drawn() { return !frame && state.drawnSeq === state.seq && !dirty.summary && !dirty.curves.size && !dirty.table; },
     pointCount: () => (charts ? charts.pointCount() : 0),
     trialCount: () => state.trials.size,
   };

@@ -121,6 +121,7 @@ def journey(page, url: str, tmp_path: Path) -> None:
     page.wait_for_selector("#best-download")
     page.wait_for_function("window.studyLive.trialCount() >= 2")
     assert page.evaluate("window.__sameDocument === true")
+    page.wait_for_function("window.studyLive.drawn")
     page.screenshot(path=str(ARTIFACTS / "journey-study-running.png"))
     page.evaluate(f"window.scrollTo(0, {SCROLL_TO_LIVE})")
     page.screenshot(path=str(ARTIFACTS / "journey-study-running-charts.png"))
