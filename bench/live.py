@@ -1,6 +1,6 @@
 """bench/live: many browsers watching one study, events published the way the worker publishes them.
 
-Starts a real daphne server on a free loopback port (temporary SQLite database,
+Starts the platform's real web server (uvicorn, as `make up` runs it) on a free loopback port (temporary SQLite database,
 a claimed Redis database number), signs in one user through a Django session
 cookie, connects N WebSocket clients (python `websockets`) to the study, then a
 separate process publishes M events through `record_event` (write to the
@@ -12,7 +12,7 @@ once, in seq order, and measures publish-to-receive latency.
 
 Goals: p95 latency under 250 ms; no event lost, duplicated or out of order.
 Clients send {"action": "sync"} every 10 s as the study page does. `--rate 0`
-publishes as fast as record_event allows: a stress run, where one daphne
+publishes as fast as record_event allows: a stress run, where one web
 process falls behind and latency grows, but nothing may be lost.
 The last line is JSON.
 """
@@ -39,7 +39,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from platform_web.core.launcher import free_port  # noqa: E402
+from platform_web.core.launcher import free_port, web_server_argv  # noqa: E402
 
 REDIS_SERVER = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
 P95_GOAL_MS = 250.0
@@ -172,7 +172,7 @@ def wait_for_server(url: str, timeout: float = 60) -> None:
             return
         except httpx.HTTPError:
             time.sleep(0.2)
-    raise SystemExit(f"daphne did not answer at {url} within {timeout:.0f} s")
+    raise SystemExit(f"the web server did not answer at {url} within {timeout:.0f} s")
 
 
 async def run_clients(args, port: int, study_id: str, cookie: str, env: dict[str, str]) -> dict:
@@ -242,9 +242,8 @@ def main() -> int:
         setup_django()
         study_id, cookie = create_watched_study()
         port = free_port()
-        server = subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                                   "platform_web.asgi:application"], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=open(var_dir / "daphne.log", "w"))  # fmt: skip
+        server = subprocess.Popen(web_server_argv(sys.executable, "127.0.0.1", port), cwd=ROOT, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=open(var_dir / "web.log", "w"))  # fmt: skip
         wait_for_server(f"http://127.0.0.1:{port}/accounts/login/")
         cpu_before = _cpu_seconds(server.pid), _cpu_seconds(os.getpid())
         result = asyncio.run(run_clients(args, port, study_id, cookie, env))

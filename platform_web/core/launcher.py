@@ -173,6 +173,16 @@ class Supervisor:
             pass
 
 
+def web_server_argv(python: str, host: str, port: int) -> list[str]:
+    """The command that serves the Django ASGI app (HTTP + WebSockets).
+
+    uvicorn streams request bodies to Django in chunks; daphne (Twisted) parses a
+    whole multipart body in memory: +2.2 GB for a 168 MB upload (bench/ingest.py).
+    """
+    return [python, "-m", "uvicorn", "platform_web.asgi:application", "--host", host, "--port", str(port),
+            "--lifespan", "off", "--ws", "websockets", "--timeout-graceful-shutdown", "5"]  # fmt: skip
+
+
 def plan_children(*, python: str, web_port: int, trainer_port: int, host: str, worker_concurrency: int) -> list[Child]:
     """The platform's processes, in start order."""
     return [
@@ -189,14 +199,7 @@ def plan_children(*, python: str, web_port: int, trainer_port: int, host: str, w
                 "--loglevel", "INFO", "--hostname", f"worker-{os.getpid()}@%h",
             ],
         ),
-        Child(
-            "web",
-            # uvicorn streams request bodies to Django in chunks (daphne/Twisted parses a whole
-            # multipart body in memory: +2.2 GB for a 168 MB upload, measured by bench/ingest.py).
-            [python, "-m", "uvicorn", "platform_web.asgi:application", "--host", host, "--port", str(web_port),
-             "--lifespan", "off", "--ws", "websockets", "--timeout-graceful-shutdown", "5"],
-            health=f"http://{host}:{web_port}/healthz",
-        ),
+        Child("web", web_server_argv(python, host, web_port), health=f"http://{host}:{web_port}/healthz"),
     ]  # fmt: skip
 
 

@@ -19,7 +19,7 @@ def redis_layer(settings, redis_url):
 
 @pytest.fixture(scope="module")
 def web_server(tmp_path_factory, redis_url):
-    """daphne serving the platform over HTTP and WebSockets, with its own database (no worker, no trainer)."""
+    """The web server (uvicorn, as `make up` runs it) serving the platform over HTTP and WebSockets, with its own database (no worker, no trainer)."""
     from tests.live.web_server import start_web_server
 
     server = start_web_server(tmp_path_factory.mktemp("web"), redis_url)

@@ -1,4 +1,4 @@
-"""A real ASGI server (daphne) for the live-page browser tests: its own SQLite database and Redis database."""
+"""The real ASGI server (the platform's web command) for the live-page browser tests: its own SQLite database and Redis database."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from platform_web.core.launcher import free_port
+from platform_web.core.launcher import free_port, web_server_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +48,7 @@ class WebServer:
             except httpx.HTTPError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"daphne did not start: {self.log.read_text()[-2000:]}") from None
+                    raise RuntimeError(f"the web server did not start: {self.log.read_text()[-2000:]}") from None
                 time.sleep(0.2)
 
     def kill(self) -> None:
@@ -85,14 +85,11 @@ def start_web_server(var_dir: Path, redis_url: str, timeout: float = 60) -> WebS
     env.pop("CELERY_BROKER_URL", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=300)  # fmt: skip
-    server = WebServer(
-        f"http://127.0.0.1:{port}", env, _spawn(port, env, var_dir / "daphne.log"), var_dir / "daphne.log"
-    )
+    server = WebServer(f"http://127.0.0.1:{port}", env, _spawn(port, env, var_dir / "web.log"), var_dir / "web.log")
     server.wait_ready(timeout)
     return server
 
 
 def _spawn(port: int, env: dict[str, str], log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                             "platform_web.asgi:application"], cwd=ROOT, env=env,
+    return subprocess.Popen(web_server_argv(sys.executable, "127.0.0.1", port), cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=log.open("a"))  # fmt: skip
