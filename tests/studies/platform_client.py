@@ -56,7 +56,7 @@ class Session:
         def find():
             return next((t for t in self.trials(study_id) if predicate(t)), None)
 
-        return wait_for(find, timeout, message=message)
+        return wait_for(find, timeout, interval=0.2, message=message)
 
 
 def trainer_health(platform: RunningPlatform) -> dict:
