@@ -56,16 +56,24 @@ def _detail(response: httpx.Response) -> str:
 class TrainerClient:
     """One training service at `base_url`, authenticated with its bearer token."""
 
-    def __init__(self, base_url: str | None = None, token: str | None = None, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: str | None = None,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.base_url = (base_url or settings.TRAINER_URL).rstrip("/")
         self.token = token if token is not None else settings.TRAINER_TOKEN
         self.timeout = timeout
+        self.transport = transport  # tests pass httpx.MockTransport
 
     def _client(self, timeout: httpx.Timeout | float | None = None) -> httpx.Client:
         return httpx.Client(
             base_url=self.base_url,
             headers={"Authorization": f"Bearer {self.token}"},
             timeout=timeout if timeout is not None else self.timeout,
+            transport=self.transport,
         )
 
     def _request(self, method: str, path: str, **kwargs) -> httpx.Response:

@@ -82,6 +82,16 @@ def storage_url(platform) -> str:
     return f"sqlite:///{platform.var_dir / 'platform.sqlite3'}"
 
 
+def trainer_keys(platform, study_id: str) -> dict[int, str]:
+    """{trial number: key on the training service} (not in the API: users never need it)."""
+    with database(platform) as db:
+        rows = db.execute(
+            "select t.number, t.trainer_key from studies_trial t join studies_study s on s.id = t.study_id "
+            "where s.optuna_name = ?", (f"study-{study_id}",),
+        ).fetchall()  # fmt: skip
+    return dict(rows)
+
+
 def assert_clean_end(platform, alice, study_id: str, n_trials: int) -> list[dict]:
     """Budget spent, nothing left running, no number twice, Optuna agrees with the records."""
     trials = alice.trials(study_id)
@@ -179,6 +189,10 @@ def test_worker_killed_mid_trial_the_study_still_finishes(platform, alice, slow_
     retries = [t for t in trials if t["retry_of"] == victim["number"]]
     assert len(retries) == 1 and retries[0]["state"] in COUNTED
     assert f"retried as trial #{retries[0]['number']}" in lost["error"]
+    # The retry followed the training the dead worker had started instead of starting over.
+    keys = trainer_keys(platform, study_id)
+    assert keys[retries[0]["number"]] == keys[victim["number"]]
+    assert retries[0]["epochs_done"] == 16
 
 
 def test_trainer_stopped_mid_trial_fails_that_trial_and_the_study_goes_on(platform, alice, slow_dataset):
@@ -195,6 +209,9 @@ def test_trainer_stopped_mid_trial_fails_that_trial_and_the_study_goes_on(platfo
     trials = assert_clean_end(platform, alice, study_id, 2)
     retry = next(t for t in trials if t["retry_of"] == victim["number"])
     assert retry["state"] in COUNTED
+    # The restarted service resumed the interrupted trial from its checkpoint under the same key.
+    keys = trainer_keys(platform, study_id)
+    assert keys[retry["number"]] == keys[victim["number"]]
     wait_for(lambda: trainer_health(platform)["slots_busy"] == 0, 30, message="the trainer to be idle")
 
 
