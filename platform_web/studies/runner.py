@@ -71,10 +71,10 @@ def make_pruner(study: Study) -> optuna.pruners.BasePruner:
     return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=0)
 
 
-def ensure_optuna_study(study: Study) -> None:
+def ensure_optuna_study(study: Study) -> optuna.Study:
     """Create the Optuna study once, with the known-good first trial enqueued; enqueue requested re-runs."""
-    # PostgreSQL: the row lock makes the first of several slots do this alone. SQLite runs one slot,
-    # and a read-then-write transaction there would fail while Optuna writes on its own connection.
+    # PostgreSQL: the row lock makes the first of several slots do this alone. SQLite runs one slot, and
+    # an open (IMMEDIATE) transaction there would block Optuna's writes on its own connection.
     lock = contextlib.nullcontext() if is_sqlite() else transaction.atomic()
     with lock:
         row = Study.objects.select_for_update().get(pk=study.pk) if not is_sqlite() else study
@@ -82,7 +82,6 @@ def ensure_optuna_study(study: Study) -> None:
         optuna_study = optuna.create_study(
             storage=get_storage(), study_name=row.optuna_name, direction="maximize", load_if_exists=True
         )
-        fields = []
         if not row.optuna_ready:
             optuna_study.set_user_attr("platform_study_id", str(row.pk))
             optuna_study.set_user_attr("dataset", row.dataset.name)
@@ -90,14 +89,22 @@ def ensure_optuna_study(study: Study) -> None:
             if first:
                 optuna_study.enqueue_trial(first, user_attrs={"first_trial": True})
             row.optuna_ready = True
-            fields.append("optuna_ready")
-        for rerun in row.pending_reruns:
-            optuna_study.enqueue_trial(rerun["params"], user_attrs={"rerun_of": rerun["number"]})
-        if row.pending_reruns:
+            row.save(update_fields=["optuna_ready"])
+    enqueue_reruns(study.pk, optuna_study)
+    return optuna_study
+
+
+def enqueue_reruns(study_id, optuna_study: optuna.Study) -> int:
+    """Move the re-runs the user asked for into Optuna's queue (WAITING trials the next ask() takes first)."""
+    with transaction.atomic():
+        row = Study.objects.select_for_update().get(pk=study_id)
+        reruns = list(row.pending_reruns)
+        if reruns:
             row.pending_reruns = []
-            fields.append("pending_reruns")
-        if fields:
-            row.save(update_fields=fields)
+            row.save(update_fields=["pending_reruns"])
+    for rerun in reruns:
+        optuna_study.enqueue_trial(rerun["params"], user_attrs={"rerun_of": rerun["number"]})
+    return len(reruns)
 
 
 def wait_for_trainer(client: TrainerClient, study_id, lease: SlotLease | None, timeout: float) -> bool:
@@ -161,6 +168,8 @@ class SlotRun:
         elif frozen.state in (TrialState.COMPLETE, TrialState.PRUNED):
             self.consecutive_failures = 0
         study = Study.objects.get(pk=self.study_id)
+        if study.pending_reruns:  # asked for while the study runs
+            enqueue_reruns(study.pk, optuna_study)
         self.reason = self.stop_reason(study)
         if not self.reason and outcome is not None and outcome.state == "lost":
             # The service went away: wait for it here, between trials, instead of failing trial after trial.

@@ -233,3 +233,18 @@ def test_run_study_from_a_fresh_shell(platform, tmp_path):
     model, metadata = load_model(pth)  # the engine's documented loading snippet
     assert metadata["class_names"] == ["class_00", "class_01", "class_02"]
     assert model(torch.zeros(1, 3, metadata["input_size"], metadata["input_size"])).shape == (1, 3)
+
+
+def test_trainer_errors_fail_trials_with_its_message_and_rerun_runs_them_again(platform, alice, ten_classes):
+    study_id = start(platform, ten_classes, n_trials=2, space={"architectures": ["no_such_net"]})
+    final = alice.wait_state(study_id, ("completed", "failed"), 60)
+    assert final["state"] == "failed" and "failed trials in a row" in final["error"]
+    trials = alice.trials(study_id)
+    assert len(trials) == 4 and {t["state"] for t in trials} == {"failed"}
+    assert all("refused this trial" in t["error"] and "no_such_net" in t["error"] for t in trials)
+
+    assert alice.post(f"/studies/{study_id}/rerun-failed/").status_code == 302
+    final = alice.wait_state(study_id, ("completed", "failed"), 60)
+    reruns = [t for t in alice.trials(study_id) if t["retry_of"] is not None]
+    assert sorted(t["retry_of"] for t in reruns) == sorted(t["number"] for t in trials)
+    assert final["n_trials"] == 4 and final["state"] == "failed"
