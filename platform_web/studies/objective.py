@@ -56,7 +56,7 @@ class TrialFailed(Exception):
 
 @dataclass
 class Outcome:
-    state: str  # completed, pruned, diverged, failed, lost, cancelled
+    state: str  # completed, pruned, diverged, failed, lost, cancelled, skipped, abandoned
     error: str = ""
     value: float | None = None
     result: dict = field(default_factory=dict)
@@ -216,7 +216,7 @@ class Objective:
                         if outcome is not None:
                             return outcome
                     elif kind == "finished":
-                        if event.get("resumable") and self._resume(key, dataset_path, config):
+                        if event.get("resumable") and not self._stopping and self._resume(key, dataset_path, config):
                             offset = int(event["offset"])  # the resumed trial appends from here
                             break
                         return self._finished(event, row)
@@ -229,6 +229,8 @@ class Objective:
             if self._lease_lost():
                 return Outcome("abandoned", error=LEASE_LOST)
             if time.monotonic() - last_contact > conf.TRAINER_RECONNECT_SECONDS:
+                if self._stopping:  # cancelled while the service was away: nothing to wait for
+                    return Outcome("cancelled", error="Cancelled with the study.")
                 return Outcome(
                     "lost",
                     error=(
