@@ -9,14 +9,15 @@ import pytest
 from django.test import Client
 
 from tests.trained_models.builders import install_trial, train_model
-from tests.trained_models.trainer_process import TOKEN, TrainerService
+from tests.trainer_process import TrainerProcess
 
+TOKEN = "models-test-token"
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(scope="module")
 def trainer_service(tmp_path_factory):
-    service = TrainerService(tmp_path_factory.mktemp("trainer"))
+    service = TrainerProcess(tmp_path_factory.mktemp("trainer"), token=TOKEN)
     service.start()
     yield service
     service.stop()

@@ -13,14 +13,15 @@ from PIL import Image
 from platform_web.core.launcher import free_port
 from tests.trained_models.builders import install_trial
 from tests.trained_models.snippet_runner import downloaded_with_snippet, run_snippet
-from tests.trained_models.trainer_process import TOKEN, TrainerService
+from tests.trainer_process import TrainerProcess
 
+TOKEN = "models-test-token"
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def trainer_service(tmp_path_factory):
-    service = TrainerService(tmp_path_factory.mktemp("trainer"))
+    service = TrainerProcess(tmp_path_factory.mktemp("trainer"), token=TOKEN)
     service.start()
     yield service
     service.stop()
