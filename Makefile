@@ -64,6 +64,7 @@ test: install test-deps lint
 bench: install
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/live.py
 
 clean:
 	rm -rf var staticfiles node_modules static/vendor
