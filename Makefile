@@ -10,9 +10,13 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Re-installs only when pyproject.toml changes.
+# Re-installs only when pyproject.toml changes. Only the pinned dependencies go into
+# the venv: the platform runs from this folder and is never installed, so a model's
+# snippet can be tested in an interpreter where no project code is importable.
 $(VENV)/.deps: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+	  print('\n'.join(p['dependencies'] + p['optional-dependencies']['dev']))" > $(VENV)/requirements.txt
+	$(BIN)/pip install -r $(VENV)/requirements.txt
 	touch $@
 
 # Chart.js comes from the npm registry (package-lock.json pins it); never committed.
