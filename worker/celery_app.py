@@ -8,6 +8,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_web.settings")
 
 app = Celery("platform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.conf.include = ["worker.ingest_tasks", "worker.study_tasks"]
-# Study slots run for hours on the `training` queue, apart from quick ingestion work.
-app.conf.task_routes = {"studies.*": {"queue": "training"}}
+app.conf.include = ["worker.ingest_tasks", "worker.study_tasks", "worker.model_tasks"]
+# Study slots run for hours on the `training` queue, apart from quick ingestion work;
+# the model page's evaluations and exports (minutes at most) go with the quick work.
+app.conf.task_routes = {"studies.*": {"queue": "training"}, "models.*": {"queue": "ingest"}}

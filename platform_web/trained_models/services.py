@@ -2,7 +2,9 @@
 
 The PyTorch work itself lives in the engine (`trainer_api.engine.export`,
 `trainer_api.engine.evaluate`); here it is run once per model and cached next
-to the artefact, under a file lock so two requests never do it twice.
+to the artefact, under a file lock so two jobs never do it twice. The
+evaluation and the exports are called from the Celery worker
+(`worker.model_tasks` via `background.run_job`), never in a web request.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ __all__ = [
     "evaluation_context",
     "evaluation_for",
     "export_model",
+    "file_row",
     "misclassified_thumbnail",
     "model_metadata",
     "model_page_context",
@@ -254,6 +257,18 @@ def snippet_filename() -> str:
     return SNIPPET_FILENAME
 
 
+def file_row(trial: Trial, entry: ModelFile) -> dict:
+    """One row of the model page's file table: the file, its download link, and where to export it."""
+    kind = entry.kind.kind
+    return {
+        "entry": entry,
+        "url": reverse("trained_models:download", args=[trial.study_id, trial.number, kind]),
+        "export_url": reverse("trained_models:export", args=[trial.study_id, trial.number, kind])
+        if kind in EXPORT_KINDS
+        else None,
+    }
+
+
 def model_page_context(trial: Trial) -> dict:
     """Everything the model page shows about one trial."""
     context: dict = {
@@ -275,16 +290,7 @@ def model_page_context(trial: Trial) -> dict:
     files = model_files(trial)
     context.update(
         {
-            "files": [
-                {
-                    "entry": f,
-                    "url": reverse("trained_models:download", args=[trial.study_id, trial.number, f.kind.kind]),
-                    "export_url": reverse("trained_models:export", args=[trial.study_id, trial.number, f.kind.kind])
-                    if f.kind.kind in EXPORT_KINDS
-                    else None,
-                }
-                for f in files
-            ],
+            "files": [file_row(trial, f) for f in files],
             "hyperparameters": sorted((metadata.get("hyperparameters") or trial.params or {}).items()),
             "evaluation_url": reverse("trained_models:evaluation", args=[trial.study_id, trial.number]),
             "predict_url": reverse("trained_models:predict", args=[trial.study_id, trial.number]),

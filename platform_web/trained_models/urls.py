@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from platform_web.trained_models import views
+from platform_web.trained_models import job_views, views
 
 
 class FileKindConverter:
@@ -24,8 +24,8 @@ trial = "studies/<uuid:study_id>/trials/<int:number>/"
 urlpatterns = [
     path(f"{trial}model/", views.model_page, name="model"),
     path(f"{trial}download.<filekind:kind>", views.download, name="download"),
-    path(f"{trial}export/<filekind:kind>", views.export, name="export"),
-    path(f"{trial}evaluation/", views.evaluation, name="evaluation"),
+    path(f"{trial}export/<filekind:kind>", job_views.export, name="export"),
+    path(f"{trial}evaluation/", job_views.evaluation, name="evaluation"),
     path(f"{trial}misclassified/<int:index>.jpg", views.misclassified_image, name="misclassified_image"),
     path(f"{trial}predict", views.predict, name="predict"),
     path("studies/<uuid:study_id>/best/", views.best_model, name="best"),

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from platform_web.trained_models import background, selectors, services
 from platform_web.trained_models import compare as compare_service
-from platform_web.trained_models import selectors, services
 from platform_web.trained_models.errors import ModelUnavailable, TryItError
 from platform_web.trained_models.files import file_for_download
 
@@ -55,36 +52,10 @@ def best_model(request, study_id):
 def model_page(request, study_id, number: int):
     """Everything about one trained model: files, metadata, evaluation, try-it, snippet."""
     trial = selectors.get_owned_trial(request.user, study_id, number)
-    return render(request, "trained_models/model.html", services.model_page_context(trial))
-
-
-@login_required
-@require_POST
-def export(request, study_id, number: int, kind: str):
-    """Make (once) and cache the TorchScript or ONNX file, then come back to the model page."""
-    trial = selectors.get_owned_trial(request.user, study_id, number)
-    if kind not in ("torchscript", "onnx"):
-        raise Http404("Only TorchScript and ONNX are exported on request.")
-    try:
-        entry = services.export_model(trial, kind)
-    except ModelUnavailable as e:
-        messages.error(request, str(e))
-    else:
-        messages.success(request, f"{entry.kind.label} file ready: {entry.download_name}.")
-    return redirect(reverse("trained_models:model", args=[study_id, number]) + "#files")
-
-
-@login_required
-@require_GET
-def evaluation(request, study_id, number: int):
-    """The evaluation section (per-class accuracy, confusion matrix, misclassified images) as HTML."""
-    trial = selectors.get_owned_trial(request.user, study_id, number)
-    try:
-        result = services.evaluation_for(trial)
-    except ModelUnavailable as e:
-        return HttpResponse(render_to_string("trained_models/_evaluation_error.html", {"error": str(e)}), status=409)
-    context = services.evaluation_context(trial, result)
-    return render(request, "trained_models/_evaluation.html", context)
+    context = services.model_page_context(trial)
+    if context["unavailable"] is None:
+        context.update(background.model_page_states(trial, context))
+    return render(request, "trained_models/model.html", context)
 
 
 @login_required

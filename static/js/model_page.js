@@ -1,4 +1,4 @@
-// Model page: training curves, the evaluation section (loaded once computed), try-it uploads, snippet copy.
+// Model page: training curves, the evaluation and exports (run by the worker, polled here), try-it uploads, snippet copy.
 (function () {
   "use strict";
 
@@ -46,16 +46,139 @@
     });
   }
 
-  // The evaluation is computed on first view (it can take a while on a big validation split).
-  function loadEvaluation() {
+  // A message in the page's own style (the .messages list under the top bar).
+  function flash(text, level) {
+    var list = document.querySelector("main .messages");
+    if (!list) {
+      list = document.createElement("div");
+      list.className = "messages";
+      var main = document.querySelector("main");
+      main.insertBefore(list, main.firstChild);
+    }
+    var item = document.createElement("div");
+    item.className = "message " + (level || "info");
+    item.textContent = text;
+    list.appendChild(item);
+  }
+
+  var POLL_MS = 1000;
+
+  // JSON from the evaluation and export routes; {state: "offline"} when the server cannot be reached.
+  function askJson(url, options) {
+    var init = Object.assign({ credentials: "same-origin", headers: {} }, options || {});
+    init.headers.Accept = "application/json";
+    return fetch(url, init)
+      .then(function (response) {
+        return response.json().catch(function () {
+          return { state: "failed", error: "The server answered HTTP " + response.status + "." };
+        });
+      })
+      .catch(function () { return { state: "offline" }; });
+  }
+
+  function elapsedText(answer) {
+    return answer.phase === "running"
+      ? "Running for " + answer.seconds + " s."
+      : "Queued " + answer.seconds + " s ago; it starts when a worker is free.";
+  }
+
+  // Pending work shows its message and how long it has been going; the numbers tick between polls.
+  function showProgress(container, answer) {
+    var message = container.querySelector(".job-message");
+    var elapsed = container.querySelector(".job-elapsed");
+    if (message && answer.message) message.textContent = answer.message;
+    if (elapsed) elapsed.textContent = elapsedText(answer);
+  }
+
+  // The evaluation runs in the worker; the section polls until it is ready or has failed.
+  function watchEvaluation() {
     var section = document.getElementById("evaluation");
-    if (!section || section.dataset.loaded) return;
-    fetch(section.dataset.url, { credentials: "same-origin", headers: { "X-Requested-With": "fetch" } })
-      .then(function (response) { return response.text(); })
-      .then(function (html) { section.innerHTML = html; section.dataset.loaded = "1"; })
-      .catch(function () {
-        section.innerHTML = '<h2>Validation results</h2><div class="notice error">Could not load the evaluation; reload the page to try again.</div>';
+    if (!section || section.dataset.state === "ready") return;
+    var offline = 0;
+    function poll(options) {
+      askJson(section.dataset.url, options).then(function (answer) {
+        if (answer.state === "ready" || answer.state === "failed") {
+          section.innerHTML = answer.html;
+          section.dataset.state = answer.state;
+          if (answer.state === "failed") { bindEvaluationRetry(); flash(answer.error, "error"); }
+          return;
+        }
+        if (answer.state === "offline") {
+          offline += 1;
+          var elapsed = section.querySelector(".job-elapsed");
+          if (elapsed) elapsed.textContent = "Lost contact with the server; trying again…";
+        } else {
+          offline = 0;
+          if (!section.querySelector(".job-progress")) {
+            section.innerHTML = '<h2>Validation results</h2><p class="loading job-progress" role="status"><span class="spinner"></span>' +
+              '<span><span class="job-message"></span> <span class="help job-elapsed"></span></span></p>';
+          }
+          section.dataset.state = "pending";
+          showProgress(section, answer);
+        }
+        setTimeout(poll, offline ? Math.min(10000, POLL_MS * (offline + 1)) : POLL_MS);
       });
+    }
+    function bindEvaluationRetry() {
+      var form = section.querySelector("form.evaluation-retry");
+      if (!form) return;
+      form.addEventListener("submit", function (e) {
+        e.preventDefault();
+        form.querySelector("button").disabled = true;
+        poll({ method: "POST", headers: { "X-CSRFToken": csrfToken(form) } });
+      });
+    }
+    bindEvaluationRetry();
+    if (section.dataset.state !== "failed") setTimeout(poll, POLL_MS);
+  }
+
+  // Exports run in the worker too: the row shows its progress, then the file or the reason it failed.
+  function setupExports() {
+    var table = document.querySelector("table.files");
+    if (!table) return;
+    function replaceRow(kind, html) {
+      var old = table.querySelector("tr[data-kind=" + kind + "]");
+      var holder = document.createElement("tbody");
+      holder.innerHTML = html.trim();
+      var row = holder.firstElementChild;
+      old.parentNode.replaceChild(row, old);
+      return row;
+    }
+    function follow(kind, answer) {
+      var row = answer.row_html ? replaceRow(kind, answer.row_html) : table.querySelector("tr[data-kind=" + kind + "]");
+      if (answer.state === "ready") { flash(answer.message, "success"); return; }
+      if (answer.state === "failed") {
+        if (!answer.row_html) row.querySelector("button").disabled = false;
+        flash(answer.error, "error");
+        return;
+      }
+      if (answer.state === "pending") showProgress(row, answer);
+      if (answer.state === "offline") {
+        var elapsed = row.querySelector(".job-elapsed");
+        if (elapsed) elapsed.textContent = "Lost contact with the server; trying again…";
+      }
+      setTimeout(function () {
+        askJson(row.dataset.statusUrl).then(function (next) { follow(kind, next); });
+      }, answer.state === "offline" ? 3 * POLL_MS : POLL_MS);
+    }
+    table.addEventListener("submit", function (e) {
+      var form = e.target.closest("form.export-form");
+      if (!form) return;
+      e.preventDefault();
+      var kind = form.closest("tr").dataset.kind;
+      form.querySelector("button").disabled = true;
+      askJson(form.action, { method: "POST", headers: { "X-CSRFToken": csrfToken(form) } }).then(function (answer) {
+        if (answer.state === "offline") {
+          form.querySelector("button").disabled = false;
+          flash("Could not reach the server; try again.", "error");
+          return;
+        }
+        follow(kind, answer);
+      });
+    });
+    table.querySelectorAll("tr[data-state=pending]").forEach(function (row) {
+      follow(row.dataset.kind, { state: "waiting" });
+    });
   }
 
   function resultCard(file, result) {
@@ -153,7 +276,8 @@
   }
 
   drawCurves();
-  loadEvaluation();
+  watchEvaluation();
+  setupExports();
   setupTryIt();
   setupCopy();
 })();

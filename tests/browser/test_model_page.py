@@ -1,15 +1,24 @@
-"""A real Chromium clicks through the model page: evaluation, export, try-it, snippet, download, compare."""
+"""A real Chromium clicks through the model page: evaluation, export, try-it, snippet, download, compare.
+
+The evaluation and the exports run in the Celery worker; here a thread of the
+test process stands in for it (the platform suite runs the real worker), a
+moment after the page queued the job, so the page shows its pending state and
+polls until the result is there.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from pathlib import Path
 
 import pytest
 from django.test import Client
 
+from platform_web.trained_models import services
 from tests.trained_models.builders import install_trial, train_model
 from tests.trainer_process import TrainerProcess
+from worker import model_tasks
 
 TOKEN = "models-test-token"
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -32,6 +41,44 @@ def two_models(tmp_path_factory):
     )
 
 
+class StandInWorker:
+    """Stands in for the Celery worker: a queued model task runs in a thread once the test lets one through.
+
+    Holding each job until `run_next()` makes the page's pending state certain to be seen, however slow the machine.
+    """
+
+    def __init__(self) -> None:
+        self.go = threading.Semaphore(0)
+        self.threads: list[threading.Thread] = []
+
+    def queue_into_thread(self, task):
+        def apply_async(args=(), kwargs=None, **options):
+            def run():
+                if self.go.acquire(timeout=120):
+                    task(*args, **(kwargs or {}))
+
+            thread = threading.Thread(target=run, name=f"worker-{task.name}", daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+        return apply_async
+
+    def run_next(self) -> None:
+        self.go.release()
+
+
+@pytest.fixture
+def worker(monkeypatch):
+    stand_in = StandInWorker()
+    for task in (model_tasks.evaluate_model_task, model_tasks.export_model_task):
+        monkeypatch.setattr(task, "apply_async", stand_in.queue_into_thread(task))
+    yield stand_in
+    for _ in stand_in.threads:
+        stand_in.run_next()
+    for thread in stand_in.threads:
+        thread.join(timeout=60)
+
+
 def log_in(page, live_server, user) -> None:
     """Give the browser alice's session cookie (the login form is the accounts suite's business)."""
     client = Client()
@@ -43,7 +90,7 @@ def log_in(page, live_server, user) -> None:
 
 
 def test_model_page_click_through(
-    new_page, artifacts, live_server, settings, trainer_service, two_models, user, tmp_path
+    new_page, artifacts, live_server, settings, trainer_service, two_models, user, tmp_path, worker, monkeypatch
 ):
     settings.TRAINER_DATA_DIR = trainer_service.data_dir
     settings.TRAINER_URL = trainer_service.url
@@ -52,12 +99,17 @@ def test_model_page_click_through(
     first = install_trial(simple, user, study_name="Colour search")
     second = install_trial(cifar, user, study=first.study, number=1)
     page = new_page()
-    page.set_default_timeout(60_000)  # the first visit evaluates the model on the validation split
+    page.set_default_timeout(60_000)
     log_in(page, live_server, user)
 
     page.goto(f"{live_server.url}/studies/{first.study_id}/trials/0/model/")
     assert "simple_cnn" in page.locator("h1").inner_text()
-    # the evaluation loads by itself: matrix, per-class rows and the misclassified gallery
+    # the first visit queues the evaluation: the section says what is going on, then shows the result by itself
+    progress = page.locator("#evaluation .job-progress")
+    assert "Evaluating the model on 12 validation images…" in progress.inner_text()
+    page.wait_for_function("document.querySelector('#evaluation .job-elapsed').textContent.startsWith('Queued')")
+    page.locator("#evaluation").screenshot(path=str(artifacts / "model-page-evaluating.png"))
+    worker.run_next()
     page.wait_for_selector("#confusion-matrix")
     assert page.locator("table.per-class tbody tr").count() == 3
     assert page.locator(".gallery .shot").count() >= 3
@@ -65,11 +117,26 @@ def test_model_page_click_through(
         "Array.from(document.querySelectorAll('.gallery img')).every(i => i.complete && i.naturalWidth > 0)"
     )
 
-    # export ONNX: the page comes back with the file, its checksum and how it was checked
+    # an export that fails its check: the page says why, in its message style and in the file's row
+    monkeypatch.setattr(services, "EXPORT_TOLERANCE", -1.0)
+    page.locator("tr[data-kind=torchscript] button", has_text="Export").click()
+    page.wait_for_selector("tr[data-kind=torchscript][data-state=pending] .job-progress")
+    assert "Exporting to TorchScript and checking it…" in page.locator("tr[data-kind=torchscript]").inner_text()
+    worker.run_next()
+    page.wait_for_selector(".messages .message.error")
+    assert "The TorchScript export was not offered" in page.locator(".messages .message.error").inner_text()
+    assert "Try again" in page.locator("tr[data-kind=torchscript]").inner_text()
+    monkeypatch.setattr(services, "EXPORT_TOLERANCE", 1e-4)
+
+    # export ONNX: the row shows the progress, then the file, its checksum and how it was checked
     page.locator("tr[data-kind=onnx] button", has_text="Export").click()
+    page.wait_for_selector("tr[data-kind=onnx][data-state=pending]")
+    assert "Exporting to ONNX and checking it…" in page.locator("tr[data-kind=onnx]").inner_text()
+    page.locator("#files").screenshot(path=str(artifacts / "model-page-exporting.png"))
+    worker.run_next()
     page.wait_for_selector("tr[data-kind=onnx] .sha")
     assert "onnxruntime" in page.locator("tr[data-kind=onnx]").inner_text()
-    assert "ready" in page.locator(".messages").inner_text()
+    assert "ready" in page.locator(".messages .message.success").inner_text()
 
     # try it with three validation images, one of them drawn in another class's colour
     dataset_dir = Path(first.study.dataset.directory)

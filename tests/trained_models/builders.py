@@ -92,7 +92,8 @@ def install_trial(
     """
     if study is None:
         classes = json.loads((trained.dataset_dir / "manifest.json").read_text())["classes"]
-        dataset = Dataset.objects.create(owner=owner, name="Colours", status=Dataset.Status.READY, classes=classes)
+        dataset = Dataset.objects.create(owner=owner, name="Colours", status=Dataset.Status.READY, classes=classes,
+                                         val_count=val_count(trained.dataset_dir))  # fmt: skip
         shutil.copytree(trained.dataset_dir, dataset.directory)
         study = Study.objects.create(owner=owner, dataset=dataset, name=study_name, optuna_name=f"test-{dataset.id}",
                                      state=Study.State.COMPLETED)  # fmt: skip

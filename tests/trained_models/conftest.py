@@ -6,8 +6,19 @@ import pytest
 import torch
 
 from tests.trained_models.builders import TrainedModel, install_trial, train_model
+from worker.celery_app import app
 
 torch.set_num_threads(1)  # the machine's cores are shared
+
+
+@pytest.fixture(autouse=True)
+def eager_tasks(settings):
+    """The model page's Celery tasks run inside the request here (the real worker is the platform tests' job).
+
+    Nothing reaches a broker: a test that wants the queue's behaviour patches `apply_async`.
+    """
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    assert app.conf.task_always_eager, "Celery reads Django's settings: the tasks must run eagerly in these tests"
 
 
 @pytest.fixture(scope="session")

@@ -45,7 +45,8 @@ def test_evaluation_is_computed_once_and_stored(trial, monkeypatch):
 def test_evaluation_section_and_gallery(alice_client, trial):
     response = alice_client.get(reverse("trained_models:evaluation", args=[trial.study_id, 0]))
     assert response.status_code == 200
-    html = response.content.decode()
+    assert response.json()["state"] == "ready"
+    html = response.json()["html"]
     assert 'id="confusion-matrix"' in html
     result = services.cached_evaluation(trial)
     for mistake in result["misclassified"]:
@@ -62,11 +63,26 @@ def test_evaluation_section_and_gallery(alice_client, trial):
     assert 'id="confusion-matrix"' in page
 
 
-def test_deleted_dataset_gives_a_message_not_an_error(alice_client, trial):
+def test_deleted_dataset_gives_a_message_not_an_error(alice_client, trial, tmp_path):
+    url = reverse("trained_models:evaluation", args=[trial.study_id, 0])
+    kept = shutil.copytree(trial.study.dataset.directory, tmp_path / "kept")
     shutil.rmtree(trial.study.dataset.directory)
-    response = alice_client.get(reverse("trained_models:evaluation", args=[trial.study_id, 0]))
+    response = alice_client.get(url)
     assert response.status_code == 409
-    assert "dataset this model was trained on has been deleted" in response.content.decode()
+    answer = response.json()
+    assert answer["state"] == "failed"
+    assert "dataset this model was trained on has been deleted" in answer["error"]
+    assert "Try again" in answer["html"]
+    # the failure is kept: the page says it instead of waiting for a result that will not come
+    page = alice_client.get(reverse("trained_models:model", args=[trial.study_id, 0])).content.decode()
+    assert "dataset this model was trained on has been deleted" in page
+    assert 'data-state="failed"' in page
+    # once the images are back, "Try again" evaluates
+    shutil.copytree(kept, trial.study.dataset.directory)
+    assert alice_client.get(url).status_code == 409, "a GET alone does not forget the failure"
+    again = alice_client.post(url, HTTP_ACCEPT="application/json")
+    assert again.status_code == 200 and again.json()["state"] == "ready"
+    assert 'id="confusion-matrix"' in again.json()["html"]
 
 
 def test_unreadable_model_file_gives_a_message(alice_client, trial, settings):
@@ -79,5 +95,6 @@ def test_unreadable_model_file_gives_a_message(alice_client, trial, settings):
     assert "cannot be read as a model file" in page.content.decode()
     response = alice_client.get(reverse("trained_models:evaluation", args=[trial.study_id, 0]))
     assert response.status_code == 409
+    assert "cannot be read as a model file" in response.json()["error"]
     response = alice_client.post(reverse("trained_models:export", args=[trial.study_id, 0, "onnx"]), follow=True)
     assert "cannot be read as a model file" in response.content.decode()
