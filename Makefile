@@ -69,6 +69,7 @@ bench: install
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/live.py
+	$(BIN)/python bench/study.py
 
 clean:
 	rm -rf var staticfiles node_modules static/vendor
