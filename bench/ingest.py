@@ -135,7 +135,7 @@ def start_platform(var_dir: Path, redis_url: str, server: str) -> tuple[Supervis
         ]
     supervisor = Supervisor(var_dir / "logs", env)
     os.chdir(ROOT)
-    supervisor.start(children["worker"])
+    supervisor.start(children["ingest-worker"])  # the worker that consumes the ingest queue
     supervisor.start(web)
     base = f"http://{host}:{port}"
     deadline = time.monotonic() + 120

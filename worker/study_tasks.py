@@ -86,6 +86,10 @@ def recover_studies() -> int:
 @worker_ready.connect
 def _recover_on_start(sender=None, **kwargs) -> None:
     """A worker that starts (after a crash too) picks up the studies whose slots died."""
+    consumed = getattr(getattr(sender, "app", None), "amqp", None)
+    queues = set(getattr(getattr(consumed, "queues", None), "consume_from", None) or ())
+    if queues and "training" not in queues:
+        return  # the ingest-only worker runs no study slots
     try:
         recover_studies.apply_async()
     except Exception:  # noqa: BLE001 - a broker hiccup at start must not stop the worker

@@ -183,22 +183,28 @@ def web_server_argv(python: str, host: str, port: int) -> list[str]:
             "--lifespan", "off", "--ws", "websockets", "--timeout-graceful-shutdown", "5"]  # fmt: skip
 
 
-def plan_children(*, python: str, web_port: int, trainer_port: int, host: str, worker_concurrency: int) -> list[Child]:
-    """The platform's processes, in start order."""
+def celery_worker_argv(python: str, name: str, queues: str, concurrency: int) -> list[str]:
+    """A Celery worker node consuming `queues` with `concurrency` processes."""
+    return [python, "-m", "celery", "-A", "worker.celery_app", "worker", "--queues", queues,
+            "--concurrency", str(concurrency), "--loglevel", "INFO", "--hostname", f"{name}-{os.getpid()}@%h"]  # fmt: skip
+
+
+def plan_children(*, python: str, web_port: int, trainer_port: int, host: str, worker_concurrency: int,
+                  ingest_concurrency: int = 1) -> list[Child]:  # fmt: skip
+    """The platform's processes, in start order.
+
+    Study slots hold a worker process for a whole study, so quick work (ingestion,
+    model evaluation and exports) has a worker node of its own on the `ingest`
+    queue: an upload never waits behind a running study.
+    """
     return [
         Child(
             "trainer",
             [python, "-m", "uvicorn", "trainer_api.app:app", "--host", host, "--port", str(trainer_port)],
             health=f"http://{host}:{trainer_port}/v1/health",
         ),
-        Child(
-            "worker",
-            [
-                python, "-m", "celery", "-A", "worker.celery_app", "worker",
-                "--queues", "ingest,training", "--concurrency", str(worker_concurrency),
-                "--loglevel", "INFO", "--hostname", f"worker-{os.getpid()}@%h",
-            ],
-        ),
+        Child("worker", celery_worker_argv(python, "worker", "training", worker_concurrency)),
+        Child("ingest-worker", celery_worker_argv(python, "ingest", "ingest", ingest_concurrency)),
         Child("web", web_server_argv(python, host, web_port), health=f"http://{host}:{web_port}/healthz"),
     ]  # fmt: skip
 
@@ -250,7 +256,8 @@ def run_platform(*, var_dir: Path, web_port: int, trainer_port: int, host: str =
 
         children = plan_children(
             python=sys.executable, web_port=web_port, trainer_port=trainer_port, host=host,
-            worker_concurrency=int(env.get("WORKER_CONCURRENCY", "3")),
+            worker_concurrency=int(env.get("WORKER_CONCURRENCY", "2")),
+            ingest_concurrency=int(env.get("INGEST_WORKER_CONCURRENCY", "1")),
         )  # fmt: skip
         for child in children:
             supervisor.start(child)

@@ -46,6 +46,19 @@ def main(request: dict) -> dict:
             seed=request.get("seed", 0),
         )  # fmt: skip
         return {"id": str(study.pk), "optuna_name": study.optuna_name}
+    if action == "upload":
+        from pathlib import Path
+
+        from django.core.files.uploadedfile import UploadedFile
+
+        from platform_web.datasets import services as dataset_services
+
+        owner = users.objects.get(username=request["username"])
+        path = Path(request["zip"])
+        with path.open("rb") as handle:
+            upload = UploadedFile(file=handle, name=path.name, size=path.stat().st_size)
+            dataset = dataset_services.create_dataset_from_upload(owner=owner, name=path.stem, upload=upload)
+        return {"id": str(dataset.pk)}
     if action == "cancel":
         study = Study.objects.get(pk=request["study"])
         return {"state": services.cancel_study(study=study).state}

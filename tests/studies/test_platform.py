@@ -248,3 +248,26 @@ def test_trainer_errors_fail_trials_with_its_message_and_rerun_runs_them_again(p
     reruns = [t for t in alice.trials(study_id) if t["retry_of"] is not None]
     assert sorted(t["retry_of"] for t in reruns) == sorted(t["number"] for t in trials)
     assert final["n_trials"] == 4 and final["state"] == "failed"
+
+
+def test_an_upload_is_ingested_while_studies_hold_every_training_worker(platform, alice, slow_dataset, tmp_path):
+    # Two studies hold both processes of the training worker (one trains, one waits for the trainer).
+    studies = [start(platform, slow_dataset, n_trials=20, pruner="none", space=SLOW_TRIAL) for _ in range(2)]
+    alice.wait_trial(studies[0], mid_trial, 120, "the first study mid-trial")
+    wait_for(lambda: alice.study(studies[1])["state"] == "running", 60, message="the second study's slot to run")
+
+    images = make_dataset_dir(tmp_path / "images", classes=2, per_class=6, size=16, with_split=False)
+    archive = tmp_path / "late.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for file in sorted((images / "files").rglob("*.png")):
+            zf.write(file, file.relative_to(images / "files").as_posix())
+    dataset = seed(platform, action="upload", username="alice", zip=str(archive))
+    status = wait_for(lambda: (s := alice.http.get(f"/datasets/{dataset['id']}/status.json").json())["status"]
+                      in ("ready", "failed") and s, 60, message="the upload to be ingested")  # fmt: skip
+    assert status["status"] == "ready", status
+    assert all(alice.study(study_id)["state"] == "running" for study_id in studies)
+
+    for study_id in studies:
+        assert alice.post(f"/studies/{study_id}/cancel/").status_code == 302
+    for study_id in studies:
+        alice.wait_state(study_id, ("cancelled",), 30)
