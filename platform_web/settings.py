@@ -137,10 +137,13 @@ TRAINER_TOKEN = os.environ.get("TRAINER_TOKEN", "dev-trainer-token")
 # Where the training service writes trials' checkpoints and models (shared media volume).
 TRAINER_DATA_DIR = Path(os.environ.get("TRAINER_DATA_DIR", MEDIA_ROOT / "trainer"))
 
+# Redis pub/sub: one PUBLISH per group event, fanned out to the group's sockets inside
+# each web process (the list-based core layer pushes one message per socket).
+# At-most-once either way: the database's event log is the source of truth.
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "capacity": 1500, "expiry": 60},
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL]},
     }
 }
 

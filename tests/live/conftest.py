@@ -8,12 +8,8 @@ import pytest
 @pytest.fixture
 def redis_layer(settings, redis_url):
     """Channels on the real Redis (a database claimed for this run), as in production."""
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_url], "capacity": 1500, "expiry": 60},
-        }
-    }
+    layer = dict(settings.CHANNEL_LAYERS["default"])
+    settings.CHANNEL_LAYERS = {"default": {**layer, "CONFIG": {**layer["CONFIG"], "hosts": [redis_url]}}}
     return redis_url
 
 
