@@ -9,8 +9,12 @@
     const message = document.getElementById("ingest-message");
     const badge = document.getElementById("status-badge");
     const initial = card.dataset.status;
+    // While dataset_live.js's socket is live it pushes every update, so polling slows to a
+    // safety net (every 5 s) that still catches a final status the at-most-once channel dropped.
+    let skipped = 0;
     const poll = async () => {
-      if (card.dataset.live === "1") { window.setTimeout(poll, 1000); return; } // dataset_live.js pushes updates
+      if (card.dataset.live === "1" && skipped < 4) { skipped += 1; window.setTimeout(poll, 1000); return; }
+      skipped = 0;
       try {
         const response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
         if (response.ok) {
