@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from tests.datasets.builders import dataset_zip
+from tests.screenshots import snap
 from trainer_api.engine import load_model
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -94,9 +95,9 @@ def journey(page, url: str, tmp_path: Path) -> None:
     page.click("#upload-button")
     page.wait_for_url(f"{url}/datasets/*-*/")
     dataset_url = page.url
-    page.screenshot(path=str(ARTIFACTS / "journey-dataset-ingesting.png"))
+    snap(page, ARTIFACTS / "journey-dataset-ingesting.png")
     page.wait_for_selector("#status-badge.ready")
-    page.screenshot(path=str(ARTIFACTS / "journey-dataset-ready.png"), full_page=True)
+    snap(page, ARTIFACTS / "journey-dataset-ready.png", full_page=True)
 
     # Start a small study.
     start = page.locator("a[href*='/studies/new/']")
@@ -125,9 +126,9 @@ def journey(page, url: str, tmp_path: Path) -> None:
     page.wait_for_function("window.studyLive.trialCount() >= 2")
     assert page.evaluate("window.__sameDocument === true")
     page.wait_for_function("window.studyLive.drawn")
-    page.screenshot(path=str(ARTIFACTS / "journey-study-running.png"))
+    snap(page, ARTIFACTS / "journey-study-running.png")
     page.evaluate(f"window.scrollTo(0, {SCROLL_TO_LIVE})")
-    page.screenshot(path=str(ARTIFACTS / "journey-study-running-charts.png"))
+    snap(page, ARTIFACTS / "journey-study-running-charts.png")
 
     # Cancel the rest.
     finished = int(page.locator("#progress-text").inner_text().split()[0])

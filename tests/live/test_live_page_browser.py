@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.screenshots import snap
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(300)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -56,7 +58,7 @@ def test_thousand_trials_render_sort_and_update_live(chromium, web_server):
     player = web_server.play(study=seeded["study"], number=TRIALS, epochs=6, pause=0.6)
     page.wait_for_function(f"window.studyLive.trialCount() === {TRIALS + 1}")
     page.wait_for_function(f"window.studyLive.pointCount() >= {points + 3}")
-    page.screenshot(path=str(ARTIFACTS / "live-study-1000-trials.png"), full_page=False)
+    snap(page, ARTIFACTS / "live-study-1000-trials.png")
     page.wait_for_function("(before) => document.getElementById('live-eta').textContent !== before", arg=eta_before)
     assert player.wait(timeout=60) == 0, player.stderr.read()
     page.wait_for_function(f"window.studyLive.pointCount() === {points + 6}")
@@ -67,17 +69,17 @@ def test_thousand_trials_render_sort_and_update_live(chromium, web_server):
     page.evaluate(
         "window.scrollTo(0, document.getElementById('study-live').getBoundingClientRect().top + window.scrollY - 70)"
     )
-    page.screenshot(path=str(ARTIFACTS / "live-study-1000-trials-charts.png"))
+    snap(page, ARTIFACTS / "live-study-1000-trials-charts.png")
     assert errors == []
 
     phone, phone_errors = open_study(chromium, web_server, seeded, {"width": 390, "height": 844})
     phone.wait_for_function(f"window.studyLive && window.studyLive.trialCount() === {TRIALS + 1}")
     assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")  # no sideways scroll
-    phone.screenshot(path=str(ARTIFACTS / "live-study-phone.png"))
+    snap(phone, ARTIFACTS / "live-study-phone.png")
     phone.evaluate(
         "window.scrollTo(0, document.getElementById('study-live').getBoundingClientRect().top + window.scrollY)"
     )
-    phone.screenshot(path=str(ARTIFACTS / "live-study-phone-charts.png"))
+    snap(phone, ARTIFACTS / "live-study-phone-charts.png")
     assert phone_errors == []
 
 
