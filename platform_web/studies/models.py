@@ -63,6 +63,11 @@ class Study(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.state})"
 
+    @property
+    def trials_finished(self) -> int:
+        """Trials that used up budget: completed, pruned and diverged (failed ones are retried or re-run)."""
+        return self.trials_completed + self.trials_pruned + self.trials_diverged
+
 
 class Trial(models.Model):
     class State(models.TextChoices):

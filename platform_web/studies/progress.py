@@ -102,8 +102,7 @@ def fraction_done(study: Study) -> float:
     """0..1: the larger of the trial budget used and the time budget used."""
     parts = []
     if study.n_trials:
-        finished = study.trials_completed + study.trials_pruned + study.trials_diverged
-        parts.append(finished / study.n_trials)
+        parts.append(study.trials_finished / study.n_trials)
     if study.timeout_seconds:
         parts.append(elapsed_seconds(study) / study.timeout_seconds)
     if study.state == Study.State.COMPLETED:
@@ -122,7 +121,7 @@ def progress_payload(study: Study) -> dict:
         "trials_diverged": study.trials_diverged,
         "trials_failed": study.trials_failed,
         "trials_running": study.trials_running,
-        "trials_finished": study.trials_completed + study.trials_pruned + study.trials_diverged,
+        "trials_finished": study.trials_finished,
         "compute_seconds": round(study.compute_seconds, 2),
         "elapsed_seconds": round(elapsed_seconds(study), 1),
         "eta_seconds": study.eta_seconds,
