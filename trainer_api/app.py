@@ -26,6 +26,8 @@ from trainer_api.schemas import (
     ErrorMessage,
     Health,
     PredictResponse,
+    SpeedReport,
+    SpeedRequest,
     TrialEvent,
     TrialRequest,
     TrialStatus,
@@ -66,6 +68,19 @@ def start_trial(body: TrialRequest, registry: RegistryDep, response: Response) -
     if not started:
         response.status_code = status.HTTP_200_OK
     return TrialStatus(**trial)
+
+
+@protected.post(
+    "/speed", response_model=SpeedReport,
+    responses={429: {"model": ErrorMessage, "description": "a trial is training; see Retry-After"}, **ERRORS},
+)  # fmt: skip
+def speed(body: SpeedRequest, registry: RegistryDep) -> SpeedReport:
+    """Images per second of one configuration's training and evaluation steps on random data (1-3 s).
+
+    The platform sizes a trial's epochs to its time budget with it; answered from memory
+    for a configuration timed before, refused (429) while the device is busy training.
+    """
+    return SpeedReport(**registry.measure_speed(body.config.model_dump(), body.num_classes))
 
 
 @protected.get("/trials/{key}", response_model=TrialStatus, responses=ERRORS)

@@ -41,6 +41,8 @@ class TrialConfigIn(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     architecture: str = Field(min_length=1, max_length=64)
+    width: int = Field(0, ge=0, le=4096, description="small_resnet / bn_cnn channels (0 = the architecture's default)")
+    depth: int = Field(0, ge=0, le=64, description="small_resnet / bn_cnn blocks (0 = the architecture's default)")
     input_size: int = Field(32, ge=1, le=2048)
     batch_size: int = Field(64, ge=1, le=65536)
     epochs: int = Field(10, ge=1, le=10000)
@@ -49,7 +51,7 @@ class TrialConfigIn(BaseModel):
     weight_decay: float = Field(0.0, ge=0, le=10)
     momentum: float = Field(0.9, ge=0, lt=1)
     label_smoothing: float = Field(0.0, ge=0, lt=1)
-    scheduler: Literal["cosine", "step", "constant"] = "cosine"
+    scheduler: Literal["onecycle", "cosine", "step", "constant"] = "cosine"
     warmup_epochs: int = Field(0, ge=0, le=10000)
     augment: bool = True
     augment_strength: float = Field(0.5, ge=0, le=1)
@@ -75,6 +77,22 @@ class TrialRequest(BaseModel):
         description="a dataset folder holding manifest.json: absolute, or relative to the parent of TRAINER_DATA_DIR",
     )  # fmt: skip
     config: TrialConfigIn
+
+
+class SpeedRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    config: TrialConfigIn
+    num_classes: int = Field(ge=2, le=100_000, description="outputs of the model to time")
+
+
+class SpeedReport(BaseModel):
+    """What one configuration's training and evaluation steps reach on this service's device."""
+
+    train_images_per_second: float
+    eval_images_per_second: float
+    batch_size: int
+    device: str
 
 
 class EpochReport(BaseModel):

@@ -87,7 +87,9 @@ class TrialRegistry:
         # CPU threads per trial: OMP_NUM_THREADS when the operator set it, else the engine uses every core.
         self.num_threads = num_threads or _env_threads()
         self._live: dict[str, LiveTrial] = {}
+        self._speeds: dict[tuple, dict[str, Any]] = {}
         self._lock = threading.Lock()
+        self._speed_lock = threading.Lock()
         self._closing = False
         self.heartbeat_seconds = HEARTBEAT_SECONDS
 
@@ -175,6 +177,25 @@ class TrialRegistry:
             trial = LiveTrial(key=key, work_dir=self.work_dir(key), request=request)
             rewrite_events(_made(trial.work_dir), [])
             return self._launch(trial, trial_config, dataset_dir), True
+
+    def measure_speed(self, config: dict[str, Any], num_classes: int) -> dict[str, Any]:
+        """The engine's speed probe for `config` (cached per model, size, batch and optimiser).
+
+        Refused with SlotsBusy while every slot trains: timing then would slow the trial and
+        measure a shared device.
+        """
+        trial_config = build_config(config)
+        key = (trial_config.architecture, trial_config.width, trial_config.depth, trial_config.input_size,
+               trial_config.batch_size, trial_config.optimizer, num_classes)  # fmt: skip
+        with self._speed_lock:  # one probe at a time: two would time each other
+            cached = self._speeds.get(key)
+            if cached is not None:
+                return cached
+            with self._lock:
+                self._check_slot()
+            report = engine.measure_speed(trial_config, num_classes, self.device, num_threads=self.num_threads)
+            self._speeds[key] = report.to_dict()
+            return self._speeds[key]
 
     def cancel(self, key: str) -> dict[str, Any]:
         """Ask a running trial to stop (within one batch); an interrupted one is marked cancelled."""

@@ -26,9 +26,14 @@ class StudyForm(forms.Form):
     name = forms.CharField(max_length=200, help_text="A name to find this study again.")
     architectures = forms.MultipleChoiceField(
         widget=forms.CheckboxSelectMultiple,
-        help_text="Network designs to try. Small CNNs train in seconds on a CPU; the torchvision networks "
-        "need a GPU and at least 32 px inputs.",
+        help_text="Network designs to try. small_resnet (ResNet-9 style) and bn_cnn are made for small images and "
+        "train in seconds per epoch on a CPU; the torchvision networks need a GPU and at least 32 px inputs.",
     )
+    width_min = forms.IntegerField(min_value=8, max_value=128, required=False, label="Network width from")
+    width_max = forms.IntegerField(
+        min_value=8, max_value=128, required=False, label="to",
+        help_text="Channels of the first layer of small_resnet and bn_cnn (doubling deeper in); searched on a log scale.",
+    )  # fmt: skip
     input_sizes = forms.TypedMultipleChoiceField(
         coerce=int, choices=[(s, f"{s} px") for s in INPUT_SIZES], widget=forms.CheckboxSelectMultiple,
         help_text="Images are resized to this square size. Larger sizes see more detail but train slower.",
@@ -40,7 +45,8 @@ class StudyForm(forms.Form):
     epochs_min = forms.IntegerField(min_value=1, max_value=500, label="Epochs from")
     epochs_max = forms.IntegerField(
         min_value=1, max_value=500, label="to",
-        help_text="How many passes over the training images a trial makes. Weak trials are stopped early by the pruner.",
+        help_text="How many passes over the training images a trial makes. With a time limit each trial gets as many "
+        "as fit in its share of the time, within this range. Weak trials are stopped early by the pruner.",
     )  # fmt: skip
     optimizers = forms.MultipleChoiceField(
         choices=list(OPTIMIZERS.items()), widget=forms.CheckboxSelectMultiple, label="Optimisers",
@@ -94,6 +100,7 @@ class StudyForm(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         self._check_range(data, "epochs_min", "epochs_max", "epochs")
+        self._check_range(data, "width_min", "width_max", "network width")
         self._check_architectures(data)
         optimizers = data.get("optimizers") or []
         if {"adam", "adamw"} & set(optimizers):

@@ -94,6 +94,8 @@ class Trial(models.Model):
     value = models.FloatField(null=True, blank=True, help_text="Best validation accuracy.")
     best_epoch = models.PositiveIntegerField(null=True, blank=True)
     epochs_planned = models.PositiveIntegerField(default=0)
+    # The speed probe's seconds per epoch, when the epochs were sized to a time slice (budget.py).
+    estimated_epoch_seconds = models.FloatField(null=True, blank=True)
     epochs_done = models.PositiveIntegerField(default=0)
     train_seconds = models.FloatField(null=True, blank=True)
     latency_ms_batch1 = models.FloatField(null=True, blank=True)

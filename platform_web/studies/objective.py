@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 import optuna
 from django.db import close_old_connections
 
-from platform_web.studies import conf, progress, records
+from platform_web.studies import budget, conf, progress, records
 from platform_web.studies.models import Study, Trial
 from platform_web.studies.recovery import enqueue_retry
-from platform_web.studies.space import suggest_config
+from platform_web.studies.space import set_epochs, suggest_config
 from platform_web.studies.trainer_client import (
     TrainerBusy,
     TrainerClient,
@@ -48,6 +48,27 @@ from platform_web.studies.trainer_client import (
 )
 
 LEASE_LOST = "This worker lost its slot lease (it stalled or lost Redis); another worker took the study over."
+
+
+# Trials report to the pruner at every tenth of their schedule (steps 10, 20, ..., 100).
+SCHEDULE_STEP = 10
+
+
+def schedule_points(epoch: int, epochs: int, accuracy: float, previous: float) -> list[tuple[int, float]]:
+    """(step, accuracy) pairs for the pruner steps (per cent of the schedule) that epoch `epoch` of `epochs` reaches.
+
+    Every trial reports the same steps whatever its length, each with its accuracy at
+    that fraction of its own schedule: interpolated between the previous epoch's
+    accuracy (`previous`; chance level before the first) and this one's. Epoch 1 of 4
+    (25 %) reports steps 10 and 20, epoch 2 then 30, 40 and 50.
+    """
+    before, now = (epoch - 1) * 100 / epochs, epoch * 100 / epochs
+    points = []
+    for step in range(SCHEDULE_STEP, 101, SCHEDULE_STEP):
+        if before < step <= now + 1e-9:
+            weight = (step - before) / (now - before)
+            points.append((step, previous + (accuracy - previous) * weight))
+    return points
 
 
 class TrialFailed(Exception):
@@ -74,6 +95,7 @@ class Objective:
         self.out_of_time = False
         self._stop_checked_at = 0.0
         self._stopping = False
+        self._last_accuracy: dict[int, float] = {}  # trial row id -> its last epoch's validation accuracy
 
     # --- the trial ------------------------------------------------------------------------------
 
@@ -90,13 +112,19 @@ class Objective:
         own_key = f"{study.pk}-{trial.number}"
         first_key = self._lost_trial_key(study, history[-1]) if history else own_key
         self._stopping = False
+        outcome, estimate = None, None
+        if history:  # the lost trial's exact configuration (its sized epochs too), so its checkpoint resumes
+            params, config = self._lost_trial_setup(study, history[-1], params, config)
+        elif study.space.get("fit_epochs") and study.timeout_seconds:
+            outcome, estimate = self._size_to_budget(study, trial, params, config)
         row = records.trial_started(
             study_id=study.pk, number=trial.number, optuna_trial_id=trial._trial_id, params=params,
-            optuna_params=dict(trial.params), config=config,
-            slot=self.slot, key=first_key, retry_of=retry_of,
+            optuna_params=dict(trial.params), config=config, slot=self.slot, key=first_key, retry_of=retry_of,
+            estimated_epoch_seconds=estimate,
         )  # fmt: skip
         try:
-            outcome = self._skip_if_too_long(study, config) if not history else None
+            if outcome is None and not history:
+                outcome = self._skip_if_too_long(study, config)
             if outcome is None:
                 outcome = self._run(trial, row, study, config, first_key, own_key)
         except BaseException as e:
@@ -104,6 +132,53 @@ class Objective:
             raise
         self.last_outcome = outcome
         return self._conclude(trial, row, outcome)
+
+    def _lost_trial_setup(self, study: Study, number: int, params: dict, config: dict) -> tuple[dict, dict]:
+        lost = Trial.objects.filter(study=study, number=number).values("params", "config").first()
+        if not lost or not lost["config"]:
+            return params, config
+        return lost["params"], lost["config"]
+
+    def _size_to_budget(
+        self, study: Study, trial: optuna.Trial, params: dict, config: dict
+    ) -> tuple[Outcome | None, float | None]:
+        """Set the trial's epochs to fill its slice of the time budget (budget.py); an Outcome if none fit.
+
+        Returns (skip outcome or None, the speed probe's seconds per epoch or None).
+        """
+        remaining = progress.remaining_seconds(study) or 0.0
+        share = trial.user_attrs.get("portfolio_share")
+        try:
+            estimate = budget.estimate_epoch(study, config, probe=lambda c: self._probe_epoch_seconds(study, c))
+        except TrainerError:  # no probe now: the low end of the range, the skip check below still applies
+            epochs = int(study.space["epochs"][0])
+            estimate = None
+        else:
+            slice_s = budget.slice_seconds(study, share=share, remaining=remaining)
+            overhead = budget.overhead_seconds(study, config)
+            epochs = budget.fit_epochs(study.space, slice_s=slice_s, epoch_s=estimate.seconds, overhead_s=overhead,
+                                       max_epochs=trial.user_attrs.get("portfolio_max_epochs"))  # fmt: skip
+            if epochs is None:
+                self.out_of_time = True
+                fewest = int(study.space["epochs"][0])
+                return Outcome(
+                    "skipped",
+                    error=(
+                        f"Not started: even {fewest} epoch(s) would take about "
+                        f"{fewest * estimate.seconds + overhead:.0f} s and the time budget has {remaining:.0f} s left."
+                    ),
+                ), None
+        set_epochs(params, config, study.space, epochs)
+        trial.set_user_attr("epochs", epochs)
+        return None, estimate.probe_seconds if estimate is not None else None
+
+    def _probe_epoch_seconds(self, study: Study, config: dict) -> float:
+        """Seconds one epoch of `config` takes on the training service, from its speed probe."""
+        dataset = study.dataset
+        report = self.client.speed(config, len(dataset.classes))
+        return (dataset.train_count or 0) / report["train_images_per_second"] + (dataset.val_count or 0) / report[
+            "eval_images_per_second"
+        ]
 
     def _lost_trial_key(self, study: Study, number: int) -> str:
         lost = Trial.objects.filter(study=study, number=number).values_list("trainer_key", flat=True).first()
@@ -261,7 +336,15 @@ class Objective:
                 error=f"The loss became NaN or infinite in epoch {epoch}: the learning rate is probably too high.",
             )
         accuracy = records.finite(event.get("val_accuracy"))
-        trial.report(accuracy if accuracy is not None else 0.0, step=epoch)
+        accuracy = accuracy if accuracy is not None else 0.0
+        epochs = int(event.get("epochs") or row.epochs_planned or epoch)
+        previous = self._last_accuracy.get(row.pk)
+        if previous is None:  # the epoch before (a resumed trial), else chance level
+            before = row.epochs.filter(epoch=epoch - 1).values_list("val_accuracy", flat=True).first()
+            previous = before if before is not None else 1.0 / max(2, len(row.study.dataset.classes or []))
+        for step, value in schedule_points(epoch, epochs, accuracy, previous):
+            trial.report(value, step=step)
+        self._last_accuracy[row.pk] = accuracy
         if trial.should_prune():
             self._cancel(key)
             return Outcome("pruned")

@@ -150,12 +150,13 @@ def trial_started(
     slot: int,
     key: str,
     retry_of,
+    estimated_epoch_seconds: float | None = None,
 ) -> Trial:
     """Create the trial's row (state running) and send `trial.started`."""
     with transaction.atomic():
         trial = Trial.objects.create(
             study_id=study_id, number=number, optuna_trial_id=optuna_trial_id, params=params,
-            optuna_params=optuna_params, config=config,
+            optuna_params=optuna_params, config=config, estimated_epoch_seconds=estimated_epoch_seconds,
             epochs_planned=int(config.get("epochs") or 0), slot=slot, trainer_key=key, retry_of=retry_of,
         )  # fmt: skip
         record_event(study_id=study_id, type="trial.started", payload={

@@ -47,10 +47,11 @@ def enqueue_retry(optuna_study: optuna.Study, frozen: FrozenTrial) -> int | None
 
 
 def close_lost_trial(study: Study, number: int, reason: str, retry_number: int | None) -> None:
-    """Record the Django trial as failed with `reason` and what happens next."""
+    """Record the Django trial as failed with `reason` (its `{epochs}`: the epochs it finished) and what happens next."""
     trial = Trial.objects.filter(study=study, number=number).first()
     if trial is None or trial.state != Trial.State.RUNNING:
         return
+    reason = reason.replace("{epochs}", str(trial.epochs_done))
     if retry_number is not None:
         reason = f"{reason} It was retried as trial #{retry_number}."
     else:
@@ -75,8 +76,7 @@ class LostTrialRetry(RetryHeartbeatStaleTrialCallback):
         retry_number = enqueue_retry(study, trial)
         row = Study.objects.filter(optuna_name=study.study_name).first()
         if row is not None:
-            epochs = len(trial.intermediate_values)
-            close_lost_trial(row, trial.number, WORKER_LOST.format(epochs=epochs), retry_number)
+            close_lost_trial(row, trial.number, WORKER_LOST, retry_number)
             records.record_progress(row.pk)
 
 
@@ -99,8 +99,7 @@ def fail_orphans(optuna_study: optuna.Study, study: Study, slot: int) -> int:
             continue  # another process closed it first
         failed += 1
         retry_number = enqueue_retry(optuna_study, storage.get_trial(frozen._trial_id))
-        epochs = len(frozen.intermediate_values)
-        close_lost_trial(study, frozen.number, WORKER_LOST.format(epochs=epochs), retry_number)
+        close_lost_trial(study, frozen.number, WORKER_LOST, retry_number)
     # Rows whose Optuna trial was closed by someone else while this process was gone.
     finished_numbers = {t.number for t in optuna_study.get_trials(deepcopy=False) if t.state != TrialState.RUNNING}
     for trial in Trial.objects.filter(study=study, slot=slot, state=Trial.State.RUNNING):

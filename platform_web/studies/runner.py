@@ -54,25 +54,33 @@ def make_sampler(study: Study, slot: int, trials_so_far: int) -> optuna.samplers
             return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
         if study.sampler == "qmc":
             return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)
+        # The portfolio's trials count as start-up trials: TPE models the space from them on.
         startup = max(3, min(10, budget // 4))
-        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=startup, constant_liar=True)
+        return optuna.samplers.TPESampler(
+            seed=seed, n_startup_trials=startup, multivariate=True, group=True, constant_liar=True
+        )
 
 
 def make_pruner(study: Study) -> optuna.pruners.BasePruner:
-    """The study's pruner; the median pruner waits for a quarter of the budget (2 to 5 trials) first."""
-    epochs_max = int(study.space.get("epochs", [1, 10])[1])
+    """The study's pruner, over steps that are per cent of each trial's schedule (objective.schedule_steps).
+
+    Trials are compared at the same fraction of their own schedule, so a trial with a
+    longer one-cycle schedule (still at a high learning rate at epoch 2) is not pruned for
+    being compared with a short one's final epochs. The median pruner waits for 2 to 5
+    trials and never prunes before 30 % of a schedule; Hyperband's brackets start at 10 %.
+    """
     if study.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs_max, 1), reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(min_resource=10, max_resource=100, reduction_factor=3)
     if study.pruner == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=10, reduction_factor=3)
     if study.pruner == "none":
         return optuna.pruners.NopPruner()
     startup = max(2, min(5, (study.n_trials or 20) // 4))
-    return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=0)
+    return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=30)
 
 
 def ensure_optuna_study(study: Study) -> optuna.Study:
-    """Create the Optuna study once, with the known-good first trial enqueued; enqueue requested re-runs."""
+    """Create the Optuna study once, with the portfolio's trials enqueued first; enqueue requested re-runs."""
     # PostgreSQL: the row lock makes the first of several slots do this alone. SQLite runs one slot, and
     # an open (IMMEDIATE) transaction there would block Optuna's writes on its own connection.
     lock = contextlib.nullcontext() if is_sqlite() else transaction.atomic()
@@ -85,9 +93,12 @@ def ensure_optuna_study(study: Study) -> optuna.Study:
         if not row.optuna_ready:
             optuna_study.set_user_attr("platform_study_id", str(row.pk))
             optuna_study.set_user_attr("dataset", row.dataset.name)
-            first = row.space.get("first_trial")
-            if first:
-                optuna_study.enqueue_trial(first, user_attrs={"first_trial": True})
+            for entry in row.space.get("portfolio") or []:
+                optuna_study.enqueue_trial(
+                    entry["params"],
+                    user_attrs={"portfolio": entry["name"], "portfolio_share": entry["share"],
+                                "portfolio_max_epochs": entry.get("max_epochs")},
+                )  # fmt: skip
             row.optuna_ready = True
             row.save(update_fields=["optuna_ready"])
     enqueue_reruns(study.pk, optuna_study)

@@ -60,7 +60,8 @@ def trainer_capabilities() -> dict:
         log.warning("training service unreachable for the study form: %s", e)
     from trainer_api.engine import ARCHITECTURES
 
-    architectures = [{"name": a.name, "min_input_size": a.min_input_size, "param_count": None}
+    architectures = [{"name": a.name, "min_input_size": a.min_input_size, "param_count": None,
+                      "widths": list(a.widths) if a.widths else None, "depths": list(a.depths) if a.depths else None}
                      for a in ARCHITECTURES.values()]  # fmt: skip
     return {"device_type": "cpu", "device": "unknown", "architectures": architectures, "reachable": False}
 

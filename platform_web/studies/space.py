@@ -2,20 +2,27 @@
 
 A space is a plain JSON dict stored on `Study.space`:
 
-    {"architectures": ["simple_cnn", ...], "arch_min_input": {"simple_cnn": 8, ...},
-     "input_sizes": [28, 32], "batch_sizes": [32, 64], "epochs": [2, 6],
-     "optimizers": ["adam", "sgd"],
-     "learning_rate": [1e-4, 3e-3],          # Adam and AdamW
-     "learning_rate_sgd": [1e-3, 1e-1],      # SGD takes larger steps
-     "weight_decay": [1e-6, 1e-3],           # [0, 0]: off
-     "augment": "search" | "on" | "off", "augment_strength": [0.2, 0.8],
-     "label_smoothing": [0, 0.1],
-     "momentum": 0.9, "scheduler": "cosine", "diverge_check_epochs": 2}
+    {"architectures": ["small_resnet", "bn_cnn"], "arch_min_input": {"small_resnet": 16, ...},
+     "arch_depths": {"small_resnet": [0, 2], "bn_cnn": [3, 5]},   # architectures with a depth
+     "widths": [16, 64],                     # channels of small_resnet / bn_cnn (log scale)
+     "input_sizes": [64], "batch_sizes": [32, 64, 128], "epochs": [3, 40],
+     "fit_epochs": true,                     # a time budget: epochs are sized to each trial's slice
+     "optimizers": ["adamw", "sgd"],
+     "learning_rate": [3e-4, 1e-2],          # Adam and AdamW
+     "learning_rate_sgd": [1e-2, 3e-1],      # SGD takes larger steps
+     "weight_decay": [1e-5, 5e-3],           # [0, 0]: off
+     "augment": "search" | "on" | "off", "augment_strength": [0.1, 0.5],
+     "label_smoothing": [0, 0.15],
+     "momentum": 0.9, "scheduler": "onecycle", "diverge_check_epochs": 2,
+     "portfolio": [{"params": {...}, "share": 0.5, "name": "..."}, ...]}   # see portfolio.py
 
 Optuna parameter names are the config names, except that SGD's learning rate is
-`learning_rate_sgd` (its range differs, and a parameter keeps one distribution).
-A choice with one option and a range whose ends are equal are fixed, not
-searched, so samplers that need numeric spaces (CMA-ES) see only real ranges.
+`learning_rate_sgd` (its range differs, and a parameter keeps one distribution) and
+depth is `<architecture>_depth` (each family has its own range). A choice with one
+option and a range whose ends are equal are fixed, not searched, so samplers that need
+numeric spaces (CMA-ES) see only real ranges. With `fit_epochs` the epochs are not an
+Optuna parameter at all: they are the resource, sized by `budget.fit_epochs` to the
+trial's slice of the time budget, and recorded on the trial.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import math
 
 INPUT_SIZES = (16, 24, 28, 32, 48, 64, 96, 128, 160, 224)
 BATCH_SIZES = (16, 32, 64, 128, 256)
-OPTIMIZERS = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD with momentum"}
+OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD with momentum"}
 SAMPLERS = {
     "tpe": "TPE (learns from earlier trials; the default)",
     "random": "Random search",
@@ -32,16 +39,19 @@ SAMPLERS = {
     "qmc": "Quasi-Monte Carlo (evenly spread samples)",
 }
 PRUNERS = {
-    "median": "Median: stop a trial that is below the median of earlier trials at the same epoch",
+    "median": "Median: stop a trial that is below the median of earlier trials at the same point of its schedule",
     "hyperband": "Hyperband: successive halving over several budgets",
     "successive_halving": "Successive halving",
     "none": "None: every trial runs all its epochs",
 }
-AUGMENT = {"off": "Off", "on": "On", "search": "Try both"}
+AUGMENT = {"on": "On", "off": "Off", "search": "Try both"}
 
-# Learning-rate ranges that suit each optimiser family.
-ADAM_LR = (1e-4, 3e-3)
-SGD_LR = (1e-3, 1e-1)
+# Learning-rate ranges that suit each optimiser family with the one-cycle schedule.
+ADAM_LR = (3e-4, 1e-2)
+SGD_LR = (1e-2, 3e-1)
+# The small-image families; torchvision's ImageNet networks are offered on a GPU.
+SMALL_IMAGE_FAMILIES = ("small_resnet", "bn_cnn")
+GPU_EXTRA = ("resnet18",)
 
 
 def _median_side(size_stats: dict) -> float | None:
@@ -61,33 +71,37 @@ def _median_side(size_stats: dict) -> float | None:
 
 
 def default_input_size(size_stats: dict, on_gpu: bool) -> int:
-    """The largest standard input size not above the images' median side (64 at most on CPU)."""
-    cap = 224 if on_gpu else 64
+    """The largest standard input size not above the images' median side (64 at most on CPU, 128 on a GPU)."""
+    cap = 128 if on_gpu else 64
     side = _median_side(size_stats) or 32
     fitting = [s for s in INPUT_SIZES if s <= min(side, cap)]
     return fitting[-1] if fitting else INPUT_SIZES[0]
 
 
 def default_architectures(architectures: list[dict], input_size: int, on_gpu: bool) -> list[str]:
-    """Small CNNs first on CPU; on a GPU also the small torchvision networks that fit the input size."""
+    """The small-image families (and on a GPU ResNet-18); else the smallest networks that fit the input size."""
+    names = {a["name"]: a for a in architectures}
+    wanted = SMALL_IMAGE_FAMILIES + (GPU_EXTRA if on_gpu else ())
+    chosen = [n for n in wanted if n in names and names[n]["min_input_size"] <= input_size]
+    if chosen:
+        return chosen
     fitting = sorted(
         (a for a in architectures if a["min_input_size"] <= input_size), key=lambda a: a.get("param_count") or 0
     )
     if not fitting:
         fitting = sorted(architectures, key=lambda a: a["min_input_size"])[:1]
-    count = 3 if on_gpu else 2
-    return [a["name"] for a in fitting[:count]]
+    return [a["name"] for a in fitting[: 3 if on_gpu else 2]]
 
 
 def default_epochs(train_count: int, on_gpu: bool) -> tuple[int, int]:
-    """Fewer epochs for bigger datasets on CPU, so a trial finishes in minutes, not hours."""
+    """The epoch range: with a time budget, the bounds a trial's fitted epochs stay within."""
     if on_gpu:
-        return (5, 30) if train_count <= 20_000 else (3, 15)
-    if train_count <= 2_000:
-        return (3, 10)
-    if train_count <= 20_000:
-        return (2, 6)
-    return (1, 3)
+        return (5, 60) if train_count <= 20_000 else (3, 40)
+    if train_count <= 5_000:
+        return (3, 40)
+    if train_count <= 50_000:
+        return (2, 30)
+    return (1, 15)
 
 
 def default_form_values(*, dataset, device_type: str, architectures: list[dict]) -> dict:
@@ -98,21 +112,23 @@ def default_form_values(*, dataset, device_type: str, architectures: list[dict])
     return {
         "name": f"{dataset.name} search",
         "architectures": default_architectures(architectures, size, on_gpu),
+        "width_min": 32 if on_gpu else 16,
+        "width_max": 128 if on_gpu else 64,
         "input_sizes": [size],
-        "batch_sizes": [64, 128] if on_gpu else [32, 64],
+        "batch_sizes": [64, 128, 256] if on_gpu else [32, 64, 128],
         "epochs_min": epochs[0],
         "epochs_max": epochs[1],
-        "optimizers": ["adam", "sgd"],
+        "optimizers": ["adamw", "sgd"],
         "learning_rate_min": ADAM_LR[0],
         "learning_rate_max": ADAM_LR[1],
         "sgd_learning_rate_min": SGD_LR[0],
         "sgd_learning_rate_max": SGD_LR[1],
-        "weight_decay_min": 1e-6,
-        "weight_decay_max": 1e-3,
-        "augment": "search",
-        "augment_strength_min": 0.2,
-        "augment_strength_max": 0.8,
-        "label_smoothing_max": 0.1,
+        "weight_decay_min": 1e-5,
+        "weight_decay_max": 5e-3,
+        "augment": "on",
+        "augment_strength_min": 0.1,
+        "augment_strength_max": 0.5,
+        "label_smoothing_max": 0.15,
         "n_trials": 30,
         "timeout_minutes": 60 if not on_gpu else 240,
         "parallel_trials": 1,
@@ -124,14 +140,19 @@ def default_form_values(*, dataset, device_type: str, architectures: list[dict])
 
 def build_space(values: dict, architectures: list[dict]) -> dict:
     """The stored space from the form's cleaned values (already validated)."""
-    min_input = {a["name"]: a["min_input_size"] for a in architectures}
+    from platform_web.studies.portfolio import portfolio_entries  # the portfolio is drawn from the space
+
+    info = {a["name"]: a for a in architectures}
     chosen = list(values["architectures"])
     space = {
         "architectures": chosen,
-        "arch_min_input": {name: min_input.get(name, 1) for name in chosen},
+        "arch_min_input": {name: info.get(name, {}).get("min_input_size", 1) for name in chosen},
+        "arch_depths": {name: list(info[name]["depths"]) for name in chosen if info.get(name, {}).get("depths")},
+        "widths": [int(values.get("width_min") or 16), int(values.get("width_max") or 64)],
         "input_sizes": sorted(int(s) for s in values["input_sizes"]),
         "batch_sizes": sorted(int(b) for b in values["batch_sizes"]),
         "epochs": [int(values["epochs_min"]), int(values["epochs_max"])],
+        "fit_epochs": bool(values.get("timeout_minutes")),
         "optimizers": list(values["optimizers"]),
         "learning_rate": [float(values["learning_rate_min"]), float(values["learning_rate_max"])],
         "learning_rate_sgd": [float(values["sgd_learning_rate_min"]), float(values["sgd_learning_rate_max"])],
@@ -140,19 +161,22 @@ def build_space(values: dict, architectures: list[dict]) -> dict:
         "augment_strength": [float(values["augment_strength_min"]), float(values["augment_strength_max"])],
         "label_smoothing": [0.0, float(values["label_smoothing_max"])],
         "momentum": 0.9,
-        "scheduler": "cosine",
+        "scheduler": "onecycle",
         "diverge_check_epochs": 2,
     }
-    space["first_trial"] = first_trial_params(space)
+    space["portfolio"] = portfolio_entries(space)
     return space
 
 
 def form_values_from_space(study) -> dict:
     """A study's settings as new-study form values (for "clone with changes")."""
     space = study.space
+    widths = space.get("widths") or [16, 64]
     return {
         "name": f"{study.name} (copy)",
         "architectures": space["architectures"],
+        "width_min": widths[0],
+        "width_max": widths[1],
         "input_sizes": [str(s) for s in space["input_sizes"]],
         "batch_sizes": [str(b) for b in space["batch_sizes"]],
         "epochs_min": space["epochs"][0],
@@ -194,39 +218,9 @@ def searched_choices(space: dict) -> list[str]:
     return names
 
 
-def _clamp(value: float, low: float, high: float) -> float:
-    return min(max(value, low), high)
-
-
-def first_trial_params(space: dict) -> dict:
-    """A known-good configuration inside the space, run first so a study never ends with nothing.
-
-    The smallest chosen architecture at an input size it accepts, a moderate
-    batch, a third of the way up the epoch range, Adam at 1e-3 (or SGD at 0.05
-    with momentum), light weight decay, no label smoothing.
-    """
-    params: dict = {}
-    arch = space["architectures"][0]
-    sizes = [s for s in space["input_sizes"] if s >= space["arch_min_input"].get(arch, 1)] or space["input_sizes"]
-    params["architecture"] = arch
-    params["input_size"] = sizes[0] if len(sizes) == 1 else min(sizes, key=lambda s: abs(s - 32))
-    params["batch_size"] = min(space["batch_sizes"], key=lambda b: abs(b - 64))
-    low, high = space["epochs"]
-    params["epochs"] = low + (high - low) // 3
-    for name in ("adam", "adamw", "sgd"):
-        if name in space["optimizers"]:
-            params["optimizer"] = name
-            break
-    if params["optimizer"] == "sgd":
-        params["learning_rate_sgd"] = _clamp(0.05, *space["learning_rate_sgd"])
-    else:
-        params["learning_rate"] = _clamp(1e-3, *space["learning_rate"])
-    params["weight_decay"] = _clamp(1e-4, *space["weight_decay"])
-    if space["augment"] == "search":
-        params["augment"] = False
-    params["augment_strength"] = sum(space["augment_strength"]) / 2
-    params["label_smoothing"] = space["label_smoothing"][0]
-    return params
+def has_width(space: dict, architecture: str) -> bool:
+    """Whether `architecture` takes the width and depth settings (the small-image families)."""
+    return architecture in space.get("arch_depths", {})
 
 
 def _choice(trial, name: str, options: list):
@@ -240,8 +234,27 @@ def _float(trial, name: str, bounds: list[float], *, log: bool):
     return trial.suggest_float(name, low, high, log=log)
 
 
+def _int(trial, name: str, bounds: list[int], *, log: bool = False) -> int:
+    low, high = int(bounds[0]), int(bounds[1])
+    return low if low == high else trial.suggest_int(name, low, high, log=log)
+
+
+def set_epochs(params: dict, config: dict, space: dict, epochs: int) -> None:
+    """Give the trial `epochs`, and check for a diverged run after a fifth of them (at least the space's epochs).
+
+    A fixed epoch would judge a long one-cycle schedule while its rate is still rising.
+    """
+    params["epochs"] = config["epochs"] = epochs
+    if "diverge_check_epochs" in space:
+        config["diverge_check_epochs"] = max(int(space["diverge_check_epochs"]), math.ceil(0.2 * epochs))
+
+
 def suggest_config(trial, space: dict, *, seed: int) -> tuple[dict, dict]:
-    """Draw one trial's hyperparameters. Returns (params shown to the user, TrialConfig dict)."""
+    """Draw one trial's hyperparameters. Returns (params shown to the user, TrialConfig dict).
+
+    With `space["fit_epochs"]` the epochs are left at the range's top: the objective sizes
+    them to the trial's time slice (`budget.fit_epochs`) before the trial starts.
+    """
     arch = _choice(trial, "architecture", space["architectures"])
     input_size = int(_choice(trial, "input_size", space["input_sizes"]))
     minimum = space["arch_min_input"].get(arch, 1)
@@ -250,9 +263,19 @@ def suggest_config(trial, space: dict, *, seed: int) -> tuple[dict, dict]:
         # (the form guarantees one exists), and say so on the trial.
         input_size = min(s for s in space["input_sizes"] if s >= minimum)
         trial.set_user_attr("input_size_used", input_size)
+    width = depth = 0
+    if has_width(space, arch):
+        width = _int(trial, "width", space["widths"], log=True)
+        low, high = space["arch_depths"][arch]
+        if arch == "bn_cnn":  # every block halves the image: at most log2(size) blocks
+            high = max(low, min(high, int(math.log2(input_size))))
+        depth = _int(trial, f"{arch}_depth", [low, high])
     batch_size = int(_choice(trial, "batch_size", space["batch_sizes"]))
     low, high = space["epochs"]
-    epochs = low if low == high else trial.suggest_int("epochs", low, high)
+    if space.get("fit_epochs"):
+        epochs = high
+    else:
+        epochs = low if low == high else trial.suggest_int("epochs", low, high)
     optimizer = _choice(trial, "optimizer", space["optimizers"])
     if optimizer == "sgd":
         lr = _float(trial, "learning_rate_sgd", space["learning_rate_sgd"], log=True)
@@ -266,19 +289,23 @@ def suggest_config(trial, space: dict, *, seed: int) -> tuple[dict, dict]:
         augment = space["augment"] == "on"
     strength = _float(trial, "augment_strength", space["augment_strength"], log=False) if augment else 0.0
     smoothing = _float(trial, "label_smoothing", space["label_smoothing"], log=False)
-    params = {
-        "architecture": arch,
-        "input_size": input_size,
-        "batch_size": batch_size,
-        "epochs": epochs,
-        "optimizer": optimizer,
-        "learning_rate": lr,
-        "weight_decay": weight_decay,
-        "augment": augment,
-        "augment_strength": strength,
-        "label_smoothing": smoothing,
-    }
-    config = dict(params)
+    params = {"architecture": arch}
+    if width:
+        params.update(width=width, depth=depth)
+    params.update(
+        {
+            "input_size": input_size,
+            "batch_size": batch_size,
+            "epochs": epochs,
+            "optimizer": optimizer,
+            "learning_rate": lr,
+            "weight_decay": weight_decay,
+            "augment": augment,
+            "augment_strength": strength,
+            "label_smoothing": smoothing,
+        }
+    )
+    config = dict(params, width=width, depth=depth)
     config.update(
         {
             "momentum": space.get("momentum", 0.9),
@@ -288,8 +315,7 @@ def suggest_config(trial, space: dict, *, seed: int) -> tuple[dict, dict]:
             "seed": seed,
         }
     )
-    if "diverge_check_epochs" in space:
-        config["diverge_check_epochs"] = space["diverge_check_epochs"]
+    set_epochs(params, config, space, epochs)
     if not augment:
         config["augment_strength"] = 0.0
     return params, config

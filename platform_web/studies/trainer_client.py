@@ -76,9 +76,9 @@ class TrainerClient:
             transport=self.transport,
         )
 
-    def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
+    def _request(self, method: str, path: str, timeout: float | None = None, **kwargs) -> httpx.Response:
         try:
-            with self._client() as client:
+            with self._client(timeout) as client:
                 response = client.request(method, path, **kwargs)
         except httpx.HTTPError as e:
             raise TrainerUnavailable(f"The training service at {self.base_url} did not answer ({e!r}).") from e
@@ -109,6 +109,16 @@ class TrainerClient:
     def architectures(self) -> list[dict]:
         """[{name, min_input_size, param_count}, ...]."""
         return self._request("GET", "/v1/architectures").json()
+
+    def speed(self, config: dict, num_classes: int) -> dict:
+        """Images per second of `config`'s training and evaluation steps on the service's device.
+
+        {train_images_per_second, eval_images_per_second, batch_size, device}; TrainerBusy
+        while the device trains.
+        """
+        body = {"config": config, "num_classes": num_classes}
+        # Timing takes a few seconds (more on a loaded machine): a longer read timeout than other calls.
+        return self._request("POST", "/v1/speed", timeout=max(self.timeout, 60.0), json=body).json()
 
     def submit(self, key: str, dataset_path: str, config: dict) -> dict:
         """Start trial `key` (or get the existing one: the same key never trains twice); its TrialStatus."""

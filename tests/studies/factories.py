@@ -10,6 +10,8 @@ from tests.trainer_api.dataset_builder import make_dataset_dir
 
 # What the engine registry says (kept small: the tests only need names and minimum sizes).
 ARCHITECTURES = [
+    {"name": "small_resnet", "min_input_size": 16, "param_count": 1_600_000, "widths": [8, 128], "depths": [1, 3]},
+    {"name": "bn_cnn", "min_input_size": 16, "param_count": 1_200_000, "widths": [8, 128], "depths": [2, 5]},
     {"name": "simple_cnn", "min_input_size": 8, "param_count": 10_000},
     {"name": "cifar_net", "min_input_size": 8, "param_count": 60_000},
     {"name": "lite_cnn", "min_input_size": 16, "param_count": 300_000},

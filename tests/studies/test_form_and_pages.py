@@ -33,7 +33,7 @@ def test_form_defaults_fit_the_dataset_and_a_cpu(alice_client, user):
     assert page.status_code == 200
     initial = page.context["form"].initial
     assert initial["input_sizes"] == [28]  # the images' median side
-    assert initial["architectures"] == ["simple_cnn", "cifar_net"]  # the smallest CNNs first on CPU
+    assert initial["architectures"] == ["small_resnet", "bn_cnn"]  # the small-image families on CPU
     assert initial["epochs_min"] <= initial["epochs_max"]
     assert b"Start the study" in page.content
 
@@ -46,7 +46,8 @@ def test_valid_form_starts_one_study_and_enqueues_its_slot(
     study = Study.objects.get()
     assert response.status_code == 302 and response.url == reverse("studies:detail", kwargs={"study_id": study.pk})
     assert study.state == "queued" and study.n_trials == 5
-    assert study.space["first_trial"]["architecture"] == "simple_cnn"
+    (entry,) = study.space["portfolio"]  # only simple_cnn chosen: one known-good start
+    assert entry["params"]["learning_rate"] == 3e-3
     assert enqueued == [(str(study.pk), 0)]
 
 

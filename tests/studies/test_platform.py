@@ -115,7 +115,7 @@ def test_twelve_trials_with_the_median_pruner(platform, alice, ten_classes):
     assert len(trials) == 12
     cut_short = [t for t in trials if t["state"] == "pruned" and t["epochs_done"] < t["epochs_planned"]]
     assert cut_short, [(t["state"], t["epochs_done"], t["epochs_planned"]) for t in trials]
-    assert trials[0]["params"]["learning_rate"] == 1e-3  # the known-good first trial
+    assert trials[0]["params"]["learning_rate"] == 3e-3  # the known-good start (simple_cnn only: no portfolio)
     best = final["best_trial"]
     assert (platform.var_dir / "media" / "trainer" / best["model_path"]).is_file()
     assert best["value"] == max(t["value"] for t in trials if t["state"] == "completed")
@@ -141,6 +141,35 @@ def test_twelve_trials_with_the_median_pruner(platform, alice, ten_classes):
                                   (study_pk,)).fetchone()[0]  # fmt: skip
     assert seqs == list(range(1, len(seqs) + 1))
     assert epoch_events == sum(t["epochs_done"] for t in trials)
+
+
+def test_a_time_budget_runs_the_portfolio_first_and_is_spent_to_its_end(platform, alice, ten_classes):
+    budget = 45
+    space = {"architectures": ["small_resnet", "bn_cnn"], "width_min": 8, "width_max": 16, "optimizers": ["adamw"],
+             "epochs_min": 2, "epochs_max": 400, "timeout_minutes": 1}  # fmt: skip
+    started = time.monotonic()
+    study_id = start(platform, ten_classes, n_trials=30, timeout_seconds=budget, space=space)
+    final = alice.wait_state(study_id, ("completed", "failed"), budget + 120)
+    wall = elapsed(started)
+    assert final["state"] == "completed", final["error"]
+    trials = alice.trials(study_id)
+    loaded = optuna.load_study(study_name=f"study-{study_id}", storage=storage_url(platform))
+    by_number = {t.number: t for t in loaded.trials}
+    portfolio = [by_number[t["number"]].user_attrs.get("portfolio") for t in trials[:2]]
+    assert portfolio == ["Quick start (bn_cnn)", "ResNet-9, long one-cycle"]  # bn_cnn is the faster at 16 px
+    assert [t["params"]["architecture"] for t in trials[:2]] == ["bn_cnn", "small_resnet"]
+    assert "epochs" not in by_number[trials[0]["number"]].params  # the resource, not a searched parameter
+    quick, long = trials[:2]
+    assert quick["epochs_done"] == quick["epochs_planned"] == 15  # the quick start's cap: done in seconds here
+    # The long run's epochs were sized to half the budget.
+    assert long["epochs_done"] == long["epochs_planned"] > 15, long
+    assert 0.4 * 0.5 * budget <= long["train_seconds"] <= 1.3 * 0.5 * budget, long
+    # The budget is spent, not left idle, and not overrun by more than a trial's start-up.
+    assert final["progress"]["elapsed_seconds"] >= 0.8 * budget, final["progress"]
+    assert wall <= budget + 30
+    counted = [t for t in trials if t["state"] in COUNTED]
+    assert len(counted) >= 3  # the portfolio and at least one sampled trial
+    assert final["best_trial"]["value"] == max(t["value"] for t in trials if t["state"] == "completed")
 
 
 def test_a_learning_rate_forced_high_diverges_after_its_first_epoch(platform, alice, ten_classes):

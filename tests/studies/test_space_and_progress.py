@@ -11,19 +11,21 @@ from django.db import connections
 
 from platform_web.studies import progress, storage
 from platform_web.studies.models import EpochMetric, Study, Trial
-from platform_web.studies.space import first_trial_params, suggest_config
+from platform_web.studies.space import suggest_config
 from tests.studies.factories import tiny_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
-def test_first_trial_is_inside_the_space_and_known_good():
+def test_known_good_start_is_inside_any_space():
     space = tiny_space(architectures=["cifar_net", "lite_cnn"], input_sizes=[16, 32], batch_sizes=[16, 128],
                        epochs_min=2, epochs_max=8, optimizers=["sgd"], sgd_learning_rate_min=1e-3,
                        sgd_learning_rate_max=1e-2)  # fmt: skip
-    first = first_trial_params(space)
+    (entry,) = space["portfolio"]  # neither small-image family chosen: one known-good start
+    first = entry["params"]
     assert first["architecture"] == "cifar_net" and first["input_size"] == 32 and first["batch_size"] == 16
-    assert first["epochs"] == 4 and first["optimizer"] == "sgd"
+    assert first["epochs"] == 5  # the middle of the range: no time budget to size it to
+    assert "optimizer" not in first  # one option: fixed, not an Optuna parameter
     assert first["learning_rate_sgd"] == 1e-2  # 0.05 clamped into the range
 
 

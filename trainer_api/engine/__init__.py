@@ -11,6 +11,7 @@ from .devices import choose_amp_dtype, resolve_device
 from .errors import ConfigError, DatasetError, EngineError
 from .predict import predict, prepare_images
 from .snippet_text import SNIPPET_FILENAME, snippet_source
+from .speed import SpeedReport, measure_speed
 from .trial import run_trial
 
 __all__ = [
@@ -24,12 +25,14 @@ __all__ = [
     "EngineError",
     "EpochReport",
     "SNIPPET_FILENAME",
+    "SpeedReport",
     "TrialConfig",
     "TrialResult",
     "architecture_info",
     "build_model",
     "choose_amp_dtype",
     "load_model",
+    "measure_speed",
     "predict",
     "prepare_dataset",
     "prepare_images",

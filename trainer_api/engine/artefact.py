@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ _METADATA_KEY = "tune_metadata"
 def model_metadata(
     *,
     architecture: str,
+    architecture_options: dict[str, int],
     class_names: list[str],
     input_size: int,
     mean: tuple[float, ...],
@@ -40,6 +42,7 @@ def model_metadata(
         "format": "tune-image-classifier",
         "format_version": MODEL_FORMAT_VERSION,
         "architecture": architecture,
+        "architecture_options": dict(architecture_options),
         "class_names": list(class_names),
         "num_classes": len(class_names),
         "input_size": input_size,
@@ -91,7 +94,12 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
         saved = torch.load(path, map_location="cpu", weights_only=True)
         state_dict = saved.pop("state_dict")
         metadata = saved
-    model, _ = build_model(metadata["architecture"], len(metadata["class_names"]), metadata["input_size"])
+    model, _ = build_model(
+        metadata["architecture"],
+        len(metadata["class_names"]),
+        metadata["input_size"],
+        options=metadata.get("architecture_options"),
+    )
     model.load_state_dict(state_dict)
     model.to(device).eval()
     return model, metadata
@@ -99,15 +107,18 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
 
 @torch.inference_mode()
 def measure_latency_ms(model: nn.Module, input_size: int, plan: ComputePlan, batch: int) -> float:
-    """Milliseconds per image of a forward pass at `batch` images (after warm-up, about 0.3 s of timing)."""
-    from .loop import autocast  # the same precision as training
+    """Milliseconds per image of a forward pass at `batch` images (after warm-up, about 0.3 s of timing).
+
+    On CUDA in the training precision; on the CPU in float32, as the `.pth` runs in plain PyTorch.
+    """
+    from .loop import autocast
 
     model.eval()
     memory_format = torch.channels_last if plan.channels_last else torch.contiguous_format
     x = torch.randn(batch, 3, input_size, input_size, device=plan.device).contiguous(memory_format=memory_format)
 
     def once() -> None:
-        with autocast(plan):
+        with autocast(plan) if plan.device.type == "cuda" else contextlib.nullcontext():
             model(x)
 
     def sync() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 from .errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULERS = ("cosine", "step", "constant")
+SCHEDULERS = ("onecycle", "cosine", "step", "constant")
 STATUSES = ("completed", "early_stopped", "cancelled", "diverged")
 
 
@@ -18,14 +18,20 @@ STATUSES = ("completed", "early_stopped", "cancelled", "diverged")
 class TrialConfig:
     """Hyperparameters of one trial. Invalid values raise ConfigError when the object is built.
 
-    `scheduler`: "cosine" (to zero at the last step), "step" (x0.1 at 1/2 and 3/4 of the
-    post-warm-up steps) or "constant"; all with a linear warm-up over `warmup_epochs`.
+    `width`, `depth`: the architecture's own size settings (small_resnet, bn_cnn; 0 = its
+    default; other architectures have none and need 0).
+    `scheduler`: "onecycle" (a linear rise from 1/25 of the rate over the first quarter of
+    the steps, then cosine to zero), "cosine" (to zero at the last step), "step" (x0.1 at 1/2
+    and 3/4 of the post-warm-up steps) or "constant"; all with a linear warm-up over
+    `warmup_epochs` first.
     `early_stopping_patience`: epochs without a lower validation loss before stopping (0 = off).
     `diverge_check_epochs`: after this many epochs, a validation accuracy still at chance level
     stops the trial as "diverged" (0 = off).
     """
 
     architecture: str = "simple_cnn"
+    width: int = 0
+    depth: int = 0
     input_size: int = 32
     batch_size: int = 64
     epochs: int = 10
@@ -43,7 +49,7 @@ class TrialConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from .architectures import ARCHITECTURES  # late: architectures imports torch models
+        from .architectures import ARCHITECTURES, architecture_options  # late: architectures imports torch models
 
         spec = ARCHITECTURES.get(self.architecture)
         if spec is None:
@@ -51,6 +57,9 @@ class TrialConfig:
         _check_int(self, "input_size", 1, 2048)
         if self.input_size < spec.min_input_size:
             raise ConfigError(f"{self.architecture} needs input size >= {spec.min_input_size}, got {self.input_size}")
+        _check_int(self, "width", 0, 4096)
+        _check_int(self, "depth", 0, 64)
+        architecture_options(self.architecture, self.width, self.depth, self.input_size)
         _check_int(self, "batch_size", 1, 65536)
         _check_int(self, "epochs", 1, 10000)
         _check_int(self, "warmup_epochs", 0, 10000)

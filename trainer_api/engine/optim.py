@@ -10,6 +10,10 @@ from torch import nn
 
 from .config import TrialConfig
 
+# The one-cycle schedule: start at 1/25 of the rate and reach it after a quarter of the steps.
+ONECYCLE_START = 1 / 25
+ONECYCLE_RISE = 0.25
+
 
 def build_optimizer(model: nn.Module, config: TrialConfig) -> torch.optim.Optimizer:
     """Adam, AdamW or SGD with (non-Nesterov) momentum, with the trial's lr and weight decay."""
@@ -24,9 +28,10 @@ def build_optimizer(model: nn.Module, config: TrialConfig) -> torch.optim.Optimi
 def lr_factor(config: TrialConfig, steps_per_epoch: int) -> Callable[[int], float]:
     """Multiplier of the base learning rate at optimiser step `step` (0-based).
 
-    Linear warm-up over `warmup_epochs` (from 1/warmup_steps to 1), then "cosine" decays to
-    zero at the last step, "step" multiplies by 0.1 at 1/2 and again at 3/4 of the remaining
-    steps, "constant" stays at 1.
+    Linear warm-up over `warmup_epochs` (from 1/warmup_steps to 1), then "onecycle" rises
+    linearly from 1/25 to 1 over the first quarter of the remaining steps and decays to zero
+    along a cosine, "cosine" decays to zero at the last step, "step" multiplies by 0.1 at
+    1/2 and again at 3/4 of the remaining steps, "constant" stays at 1.
     """
     warmup = config.warmup_epochs * steps_per_epoch
     total = config.epochs * steps_per_epoch
@@ -37,6 +42,10 @@ def lr_factor(config: TrialConfig, steps_per_epoch: int) -> Callable[[int], floa
         if step < warmup:
             return (step + 1) / warmup
         progress = min(1.0, (step - warmup) / decay_steps)
+        if kind == "onecycle":
+            if progress < ONECYCLE_RISE:
+                return ONECYCLE_START + (1.0 - ONECYCLE_START) * progress / ONECYCLE_RISE
+            return 0.5 * (1.0 + math.cos(math.pi * (progress - ONECYCLE_RISE) / (1.0 - ONECYCLE_RISE)))
         if kind == "cosine":
             return 0.5 * (1.0 + math.cos(math.pi * progress))
         if kind == "step":

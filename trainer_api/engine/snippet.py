@@ -91,20 +91,101 @@ class CifarNet(nn.Module):
         return self.classifier(flatten_hwc(self.features(x)))
 
 
-CUSTOM_MODELS = {"simple_cnn": SimpleCNN, "lite_cnn": LiteCNN, "cifar_net": CifarNet}
+def conv_bn(c_in: int, c_out: int) -> nn.Sequential:
+    """3x3 convolution (no bias), batch norm, ReLU."""
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
 
 
-def build_model(architecture: str, num_classes: int, input_size: int) -> nn.Module:
-    """An untrained model of the named architecture (torchvision's own definition for the others)."""
+class Residual(nn.Module):
+    """Two conv_bn layers with an identity shortcut."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(conv_bn(channels, channels), conv_bn(channels, channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+def stem_pools(input_size: int) -> int:
+    """Max-pools after SmallResNet's first layer: its body always works at 20-40 px."""
+    pools = 0
+    while input_size / 2 ** (pools + 1) >= 20 and input_size / 2**pools > 40:
+        pools += 1
+    return pools
+
+
+class SmallResNet(nn.Module):
+    """A ResNet-9 style network for small images.
+
+    A conv_bn stem of `width` channels (then one max-pool per doubling of the input above
+    about 32 px), three stages of conv_bn + max-pool at 2, 4 and 8 x `width` channels with
+    `depth` residual blocks (1-3) after the first and the last stage, global average pooling
+    and one linear layer. depth=1 is ResNet-9.
+    """
+
+    def __init__(self, num_classes: int, input_size: int, width: int = 32, depth: int = 1) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [conv_bn(3, width)]
+        layers += [nn.MaxPool2d(2) for _ in range(stem_pools(input_size))]
+        channels = width
+        for stage, factor in enumerate((2, 4, 8)):
+            layers += [conv_bn(channels, width * factor), nn.MaxPool2d(2)]
+            channels = width * factor
+            if stage != 1:
+                layers += [Residual(channels) for _ in range(depth)]
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1))
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.features(x), 1))
+
+
+class BNCNN(nn.Module):
+    """`depth` blocks of two conv_bn layers and a max-pool, channels doubling from `width`
+    (at most 16 x `width`), global average pooling, dropout 0.2 and one linear layer."""
+
+    def __init__(self, num_classes: int, input_size: int, width: int = 32, depth: int = 4) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for block in range(depth):
+            out = width * 2 ** min(block, 4)
+            layers += [conv_bn(channels, out), conv_bn(out, out), nn.MaxPool2d(2)]
+            channels = out
+        self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1))
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(channels, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.features(x), 1))
+
+
+CUSTOM_MODELS = {
+    "simple_cnn": SimpleCNN,
+    "lite_cnn": LiteCNN,
+    "cifar_net": CifarNet,
+    "small_resnet": SmallResNet,
+    "bn_cnn": BNCNN,
+}
+
+
+def build_model(architecture: str, num_classes: int, input_size: int, options: dict | None = None) -> nn.Module:
+    """An untrained model of the named architecture (torchvision's own definition for the others).
+
+    `options` are the architecture's own settings stored in the .pth (width and depth of
+    small_resnet and bn_cnn).
+    """
     if architecture in CUSTOM_MODELS:
-        return CUSTOM_MODELS[architecture](num_classes, input_size)
+        return CUSTOM_MODELS[architecture](num_classes, input_size, **(options or {}))
     return getattr(torchvision.models, architecture)(weights=None, num_classes=num_classes)
 
 
 def load_model(path: str) -> tuple[nn.Module, dict]:
     """Rebuild the trained model from a platform .pth file; returns (model in eval mode, metadata)."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
-    model = build_model(saved["architecture"], len(saved["class_names"]), saved["input_size"])
+    model = build_model(
+        saved["architecture"], len(saved["class_names"]), saved["input_size"], saved.get("architecture_options")
+    )
     model.load_state_dict(saved["state_dict"])
     model.eval()
     return model, {key: value for key, value in saved.items() if key != "state_dict"}

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .architectures import IMAGENET_MEAN, IMAGENET_STD, build_model, count_parameters
+from .architectures import IMAGENET_MEAN, IMAGENET_STD, architecture_options, build_model, count_parameters
 from .artefact import measure_latency_ms, model_metadata, write_model_files
 from .batches import BatchFeeder, batch_count
 from .cache import DatasetTensors, prepare_dataset
@@ -104,8 +104,9 @@ class _Trial:
                 f"batch size {config.batch_size} was clamped to {self.batch_size}, the training split's size"
             )
         generator = seed_everything(config.seed)  # before building the model: its init draws from torch's RNG
+        self.options = architecture_options(config.architecture, config.width, config.depth)
         self.model, self.pretrained = build_model(
-            config.architecture, len(data.classes), config.input_size, weights_dir=weights_dir
+            config.architecture, len(data.classes), config.input_size, options=self.options, weights_dir=weights_dir
         )
         self.mean, self.std = (IMAGENET_MEAN, IMAGENET_STD) if self.pretrained else (data.mean, data.std)
         layout = torch.channels_last if plan.channels_last else torch.preserve_format
@@ -334,6 +335,7 @@ class _Trial:
             result.best_val_loss = progress.best_loss_at_best
             metadata = model_metadata(
                 architecture=config.architecture,
+                architecture_options=self.options,
                 class_names=self.data.classes,
                 input_size=config.input_size,
                 mean=self.mean,

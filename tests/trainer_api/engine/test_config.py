@@ -23,7 +23,7 @@ def test_defaults_are_valid_and_round_trip():
         ({"architecture": "resnet18", "input_size": 16}, "resnet18 needs input size >= 32, got 16"),
         ({"architecture": "lite_cnn", "input_size": 8}, "lite_cnn needs input size >= 16, got 8"),
         ({"optimizer": "rmsprop"}, "Unknown optimizer 'rmsprop'"),
-        ({"scheduler": "onecycle"}, "Unknown scheduler 'onecycle'"),
+        ({"scheduler": "cyclic"}, "Unknown scheduler 'cyclic'"),
         ({"learning_rate": 0.0}, "learning_rate must be in (0.0, inf]"),
         ({"learning_rate": float("nan")}, "learning_rate must be a finite number"),
         ({"batch_size": 0}, "batch_size must be between 1 and"),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from trainer_api.engine import ConfigError, choose_amp_dtype, resolve_device
-from trainer_api.engine.devices import compute_plan, cpu_threads
+from trainer_api.engine.devices import compute_plan, cpu_has_native_bf16, cpu_threads
 
 
 def test_bf16_on_a_gpu_that_supports_it():
@@ -26,12 +26,27 @@ def test_no_scaler_with_bf16():
     assert plan.amp_dtype == torch.bfloat16 and not plan.use_grad_scaler
 
 
-def test_cpu_trains_in_float32_without_pinned_memory():
-    def never_asked() -> bool:
-        raise AssertionError("a CPU plan must not ask about bf16 support")
+def never_asked() -> bool:
+    raise AssertionError("a CPU plan must not ask about the GPU's bf16 support")
 
-    plan = compute_plan(torch.device("cpu"), bf16_supported=never_asked)
+
+def test_cpu_without_native_bf16_trains_in_float32_without_pinned_memory():
+    plan = compute_plan(torch.device("cpu"), bf16_supported=never_asked, cpu_bf16=lambda: False)
     assert plan.amp_dtype is None and not plan.use_grad_scaler and not plan.pin_memory
+
+
+def test_cpu_with_native_bf16_trains_in_bf16_without_a_scaler():
+    plan = compute_plan(torch.device("cpu"), bf16_supported=never_asked, cpu_bf16=lambda: True)
+    assert plan.amp_dtype == torch.bfloat16 and not plan.use_grad_scaler and plan.channels_last
+
+
+def test_a_gpu_plan_does_not_depend_on_the_cpu():
+    plan = compute_plan(torch.device("cuda"), bf16_supported=lambda: False, cpu_bf16=lambda: True)
+    assert plan.amp_dtype == torch.float16 and plan.use_grad_scaler
+
+
+def test_cpu_bf16_probe_answers_a_bool():
+    assert cpu_has_native_bf16() in (True, False)
 
 
 def test_auto_picks_cuda_only_when_there_is_one():

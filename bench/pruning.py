@@ -1,0 +1,147 @@
+"""Benchmark: the median pruner against Hyperband against no pruning, on the same seeds and budget.
+
+Each arm is the platform's own search loop in one process: its sampler and pruner
+(`runner.make_sampler`, `runner.make_pruner`), its space and portfolio (the form's
+defaults for the dataset, with a time budget), its trial sizing (`budget.py`, with the
+engine's speed probe) and its pruner reports at fractions of each trial's schedule
+(`objective.schedule_points`), training through the engine's `run_trial`. Only the
+pruner differs between arms. It prints, per pruner, the best validation accuracy at
+the end of the budget (mean over seeds), the trials run and the epochs trained, as a
+table, then one JSON line with the accuracy and epochs of each arm relative to no pruning.
+
+    .venv/bin/python bench/pruning.py [--budget 300] [--seeds 0,1] [--dataset scans]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_web.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import optuna  # noqa: E402
+import synthetic  # noqa: E402
+
+from platform_web.studies import budget  # noqa: E402
+from platform_web.studies.objective import schedule_points  # noqa: E402
+from platform_web.studies.runner import make_pruner, make_sampler  # noqa: E402
+from platform_web.studies.space import build_space, default_form_values, set_epochs, suggest_config  # noqa: E402
+from trainer_api.engine import TrialConfig, architecture_info, measure_speed, run_trial  # noqa: E402
+from trainer_api.engine.manifest import read_manifest  # noqa: E402
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def search(dataset_dir: Path, work: Path, *, pruner: str, seed: int, budget_s: float, size: int) -> dict:
+    """One study: the platform's loop with `pruner`; best accuracy, trials and epochs."""
+    manifest = read_manifest(dataset_dir)
+    n_train = sum(s == "train" for s in manifest.splits)
+    n_val = len(manifest.splits) - n_train
+    dataset = SimpleNamespace(name="bench", size_stats={"width": {"median": size}, "height": {"median": size}},
+                              train_count=n_train, image_count=len(manifest.splits))  # fmt: skip
+    values = default_form_values(dataset=dataset, device_type="cpu", architectures=architecture_info())
+    values["timeout_minutes"] = math.ceil(budget_s / 60)
+    space = build_space(values, architecture_info())
+    row = SimpleNamespace(pruner=pruner, n_trials=values["n_trials"], space=space, seed=seed,
+                          sampler="tpe", timeout_seconds=budget_s)  # fmt: skip
+    study = optuna.create_study(direction="maximize", sampler=make_sampler(row, 0, 0), pruner=make_pruner(row))
+    for entry in space["portfolio"]:
+        study.enqueue_trial(entry["params"], user_attrs={"portfolio_share": entry["share"]})
+    started = time.monotonic()
+    epochs_run = 0
+    measured: dict[tuple, float] = {}
+    while True:
+        remaining = budget_s - (time.monotonic() - started)
+        trial = study.ask()
+        params, config = suggest_config(trial, space, seed=seed + trial.number)
+        key = tuple(config[k] for k in ("architecture", "width", "depth", "input_size", "batch_size"))
+        if key not in measured:
+            probe = measure_speed(TrialConfig.from_dict(dict(config, epochs=1)), len(manifest.classes), "cpu")
+            measured[key] = probe.epoch_seconds(n_train, n_val) * budget.DEFAULT_PROBE_FACTOR
+        slice_s = budget.slice_seconds(row, share=trial.user_attrs.get("portfolio_share"), remaining=remaining)
+        epochs = budget.fit_epochs(space, slice_s=slice_s, epoch_s=measured[key], overhead_s=2.0)
+        if epochs is None:
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            break
+        set_epochs(params, config, space, epochs)
+        state = {"previous": 1.0 / len(manifest.classes), "pruned": False, "epochs": 0}
+
+        def on_epoch(report, trial=trial, state=state, epochs=epochs):
+            for step, value in schedule_points(report.epoch, epochs, report.val_accuracy, state["previous"]):
+                trial.report(value, step)
+            state["previous"], state["epochs"] = report.val_accuracy, report.epoch
+            state["pruned"] = trial.should_prune()
+
+        result = run_trial(TrialConfig.from_dict(config), dataset_dir, work / f"{pruner}-{seed}-{trial.number}",
+                           work / "cache", device="cpu", on_epoch=on_epoch,
+                           should_stop=lambda state=state: state["pruned"])  # fmt: skip
+        epochs_run += state["epochs"]
+        if state["pruned"] or result.status in ("cancelled", "diverged"):
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, result.best_val_accuracy)
+        if time.monotonic() - started >= budget_s:
+            break
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return {
+        "best": max((t.value for t in complete), default=0.0),
+        "trials": len([t for t in study.trials if t.state != optuna.trial.TrialState.FAIL]),
+        "pruned": len([t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]),
+        "epochs": epochs_run,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget", type=float, default=300)
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--dataset", default="scans", choices=list(synthetic.MAKERS))
+    parser.add_argument("--per-class", type=int, default=60, help="images per class (small: many trials fit)")
+    parser.add_argument("--pruners", default="median,hyperband,none")
+    args = parser.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    pruners = args.pruners.split(",")
+    results: dict[str, list[dict]] = {p: [] for p in pruners}
+    with tempfile.TemporaryDirectory(prefix="bench-pruning-") as tmp:
+        zip_path = Path(tmp) / "data.zip"
+        synthetic.MAKERS[args.dataset](zip_path, per_class=args.per_class)
+        dataset_dir = synthetic.extract_as_dataset(zip_path, Path(tmp) / "dataset")
+        for seed in seeds:
+            for pruner in pruners:  # interleaved, so a slower minute of the machine hits every arm alike
+                row = search(dataset_dir, Path(tmp) / "work", pruner=pruner, seed=seed, budget_s=args.budget, size=32)
+                results[pruner].append(row)
+                print(f"seed {seed} {pruner:10} {json.dumps(row)}", flush=True)
+
+    def mean(pruner: str, key: str) -> float:
+        return sum(r[key] for r in results[pruner]) / len(results[pruner])
+
+    print()
+    print(f"{'pruner':12}{'best acc':>10}{'trials':>8}{'pruned':>8}{'epochs':>8}")
+    for pruner in pruners:
+        print(f"{pruner:12}{mean(pruner, 'best'):10.4f}{mean(pruner, 'trials'):8.1f}{mean(pruner, 'pruned'):8.1f}"
+              f"{mean(pruner, 'epochs'):8.1f}")  # fmt: skip
+    base = "none" if "none" in pruners else pruners[0]
+    summary = {p: {"best": round(mean(p, "best"), 4), "best_vs_none": round(mean(p, "best") - mean(base, "best"), 4),
+                   "epochs_vs_none": round(mean(p, "epochs") / max(1e-9, mean(base, "epochs")), 3)} for p in pruners}  # fmt: skip
+    print(json.dumps({"bench": "pruning", "dataset": args.dataset, "budget_s": args.budget, "seeds": seeds,
+                      "arms": summary}))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
