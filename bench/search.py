@@ -244,6 +244,11 @@ print(json.dumps({
     "best_params": best.params if best else None,
     "trials": {s: study.trials.filter(state=s).count()
                for s in ("completed", "pruned", "diverged", "failed", "skipped", "cancelled")},
+    "trial_rows": [{"number": t.number, "state": t.state, "params": t.params, "value": t.value,
+                    "epochs": t.epochs_done, "train_s": t.train_seconds, "probe_epoch_s": t.estimated_epoch_seconds,
+                    "real_epoch_s": t.train_seconds / t.epochs_done if t.train_seconds and t.epochs_done else None,
+                    "started_s": (t.started_at - study.started_at).total_seconds(), "error": t.error[:200]}
+                   for t in study.trials.order_by("number")],
 }))
 """
 
@@ -321,7 +326,7 @@ def main() -> int:
                     row["platform"] = platform["best"]
                     row["platform_s_to_expert"] = seconds_to(platform["curve"], target) if target else None
                     row["platform_detail"] = {k: platform[k] for k in ("best_trial", "best_params", "trials",
-                                                                        "study_s", "wall_s", "curve")}  # fmt: skip
+                                                                        "study_s", "wall_s", "curve", "trial_rows")}  # fmt: skip
                     print(f"   platform: {row['platform']} (trial #{platform['best_trial']}), reached the expert's "
                           f"accuracy after {row['platform_s_to_expert']} s; trials {platform['trials']}", flush=True)  # fmt: skip
                 if "optuna" in arms:

@@ -101,15 +101,27 @@ def slice_seconds(study: Study, *, share: float | None, remaining: float) -> flo
 
 
 def fit_epochs(
-    space: dict, *, slice_s: float, epoch_s: float, overhead_s: float, max_epochs: int | None = None
+    space: dict,
+    *,
+    slice_s: float,
+    epoch_s: float,
+    overhead_s: float,
+    max_epochs: int | None = None,
+    remaining_s: float | None = None,
 ) -> int | None:
-    """The most epochs within the space's range (and `max_epochs`) that fit in `slice_s`; None when even the fewest do not."""
+    """The most epochs within the space's range (and `max_epochs`) that fit in `slice_s`.
+
+    When not even the range's low end fits the slice (a big dataset, a short budget) but
+    it fits in `remaining_s`, the low end: a study should train something rather than end
+    empty. None when it does not fit at all.
+    """
     low, high = (int(e) for e in space["epochs"])
     if max_epochs:
         high = max(low, min(high, max_epochs))
     if epoch_s <= 0:
         return high
     fitting = math.floor((slice_s - overhead_s) / epoch_s)
-    if fitting < low:
-        return None
-    return min(high, fitting)
+    if fitting >= low:
+        return min(high, fitting)
+    room = slice_s if remaining_s is None else remaining_s
+    return low if low * epoch_s + overhead_s <= room else None

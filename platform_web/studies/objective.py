@@ -50,6 +50,8 @@ from platform_web.studies.trainer_client import (
 LEASE_LOST = "This worker lost its slot lease (it stalled or lost Redis); another worker took the study over."
 
 
+# Sampled trials too long for the time left, in a row, before a slot stops: a cheaper one may follow.
+MAX_SKIPS_IN_A_ROW = 3
 # Trials report to the pruner at every tenth of their schedule (steps 10, 20, ..., 100).
 SCHEDULE_STEP = 10
 
@@ -93,6 +95,7 @@ class Objective:
         self.lease = lease
         self.last_outcome: Outcome | None = None
         self.out_of_time = False
+        self.skips_in_a_row = 0
         self._stop_checked_at = 0.0
         self._stopping = False
         self._last_accuracy: dict[int, float] = {}  # trial row id -> its last epoch's validation accuracy
@@ -126,6 +129,7 @@ class Objective:
             if outcome is None and not history:
                 outcome = self._skip_if_too_long(study, config)
             if outcome is None:
+                self.skips_in_a_row = 0
                 outcome = self._run(trial, row, study, config, first_key, own_key)
         except BaseException as e:
             records.trial_finished(row, Trial.State.FAILED, error=f"Internal error while running the trial: {e!r}")
@@ -157,16 +161,13 @@ class Objective:
             slice_s = budget.slice_seconds(study, share=share, remaining=remaining)
             overhead = budget.overhead_seconds(study, config)
             epochs = budget.fit_epochs(study.space, slice_s=slice_s, epoch_s=estimate.seconds, overhead_s=overhead,
-                                       max_epochs=trial.user_attrs.get("portfolio_max_epochs"))  # fmt: skip
+                                       max_epochs=trial.user_attrs.get("portfolio_max_epochs"),
+                                       remaining_s=remaining)  # fmt: skip
             if epochs is None:
-                self.out_of_time = True
                 fewest = int(study.space["epochs"][0])
-                return Outcome(
-                    "skipped",
-                    error=(
-                        f"Not started: even {fewest} epoch(s) would take about "
-                        f"{fewest * estimate.seconds + overhead:.0f} s and the time budget has {remaining:.0f} s left."
-                    ),
+                return self._skipped(
+                    f"Not started: even {fewest} epoch(s) would take about "
+                    f"{fewest * estimate.seconds + overhead:.0f} s and the time budget has {remaining:.0f} s left."
                 ), None
         set_epochs(params, config, study.space, epochs)
         trial.set_user_attr("epochs", epochs)
@@ -189,11 +190,16 @@ class Objective:
         estimate = progress.estimate_trial_seconds(study, config)
         if remaining is None or estimate is None or estimate <= remaining:
             return None
-        self.out_of_time = True
-        return Outcome(
-            "skipped",
-            error=f"Not started: it would take about {estimate:.0f} s and the time budget has {remaining:.0f} s left.",
+        return self._skipped(
+            f"Not started: it would take about {estimate:.0f} s and the time budget has {remaining:.0f} s left."
         )
+
+    def _skipped(self, message: str) -> Outcome:
+        """A trial that does not fit the time left. A cheaper one may still fit: the slot stops after a few in a row."""
+        self.skips_in_a_row += 1
+        if self.skips_in_a_row >= MAX_SKIPS_IN_A_ROW:
+            self.out_of_time = True
+        return Outcome("skipped", error=message)
 
     def _conclude(self, trial: optuna.Trial, row: Trial, outcome: Outcome) -> float:
         state = outcome.state

@@ -33,7 +33,7 @@ QUICK = {
 }  # fmt: skip
 LONG = {
     "name": "ResNet-9, long one-cycle",
-    "share": 0.5,
+    "share": 0.7,
     "params": {
         "architecture": "small_resnet", "width": 32, "depth": 1, "batch_size": 64, "optimizer": "adamw",
         "learning_rate": 4e-3, "weight_decay": 5e-4, "augment": True, "augment_strength": 0.4,

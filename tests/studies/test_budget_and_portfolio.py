@@ -32,7 +32,7 @@ def test_default_portfolio_is_the_small_image_families_inside_the_space(user):
     # At 64 px small_resnet's stem pooling makes it the faster family: a quick start, then a long run.
     assert [e["params"]["architecture"] for e in entries] == ["small_resnet", "small_resnet"]
     assert [e["params"]["augment_strength"] for e in entries] == [0.25, 0.4]
-    assert [(e["share"], e["max_epochs"]) for e in entries] == [(0.2, 15), (0.5, None)]
+    assert [(e["share"], e["max_epochs"]) for e in entries] == [(0.2, 15), (0.7, None)]
     assert sum(e["share"] for e in entries) < 1  # time is left for the sampler
     study = optuna.create_study(direction="maximize")
     for entry in entries:
@@ -69,6 +69,10 @@ def test_slices_leave_no_idle_end_and_epochs_fill_them(user):
     assert budget.fit_epochs(study.space, slice_s=150, epoch_s=6, overhead_s=4) == 24
     assert budget.fit_epochs(study.space, slice_s=1000, epoch_s=6, overhead_s=4) == 40  # the range's top
     assert budget.fit_epochs(study.space, slice_s=15, epoch_s=6, overhead_s=4) is None  # not even 2 epochs
+    # a slice too short for the range's low end, with more time left in the budget: the low end
+    assert budget.fit_epochs(study.space, slice_s=15, epoch_s=6, overhead_s=4, remaining_s=100) == 2
+    assert budget.fit_epochs(study.space, slice_s=15, epoch_s=6, overhead_s=4, remaining_s=15) is None
+    assert budget.fit_epochs(study.space, slice_s=150, epoch_s=6, overhead_s=4, max_epochs=15) == 15
 
 
 @pytest.mark.django_db

@@ -161,9 +161,9 @@ def test_a_time_budget_runs_the_portfolio_first_and_is_spent_to_its_end(platform
     assert "epochs" not in by_number[trials[0]["number"]].params  # the resource, not a searched parameter
     quick, long = trials[:2]
     assert quick["epochs_done"] == quick["epochs_planned"] == 15  # the quick start's cap: done in seconds here
-    # The long run's epochs were sized to half the budget.
+    # The long run's epochs were sized to 70 % of the budget.
     assert long["epochs_done"] == long["epochs_planned"] > 15, long
-    assert 0.4 * 0.5 * budget <= long["train_seconds"] <= 1.3 * 0.5 * budget, long
+    assert 0.4 * 0.7 * budget <= long["train_seconds"] <= 1.2 * 0.7 * budget, long
     # The budget is spent, not left idle, and not overrun by more than a trial's start-up.
     assert final["progress"]["elapsed_seconds"] >= 0.8 * budget, final["progress"]
     assert wall <= budget + 30
