@@ -70,6 +70,7 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/study.py
+	$(BIN)/python bench/search.py
 
 clean:
 	rm -rf var staticfiles node_modules static/vendor

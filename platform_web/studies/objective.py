@@ -116,9 +116,10 @@ class Objective:
         first_key = self._lost_trial_key(study, history[-1]) if history else own_key
         self._stopping = False
         outcome, estimate = None, None
+        sized = bool(study.space.get("fit_epochs") and study.timeout_seconds)
         if history:  # the lost trial's exact configuration (its sized epochs too), so its checkpoint resumes
             params, config = self._lost_trial_setup(study, history[-1], params, config)
-        elif study.space.get("fit_epochs") and study.timeout_seconds:
+        elif sized:
             outcome, estimate = self._size_to_budget(study, trial, params, config)
         row = records.trial_started(
             study_id=study.pk, number=trial.number, optuna_trial_id=trial._trial_id, params=params,
@@ -126,7 +127,7 @@ class Objective:
             estimated_epoch_seconds=estimate,
         )  # fmt: skip
         try:
-            if outcome is None and not history:
+            if outcome is None and not history and not sized:  # sized epochs fit by construction
                 outcome = self._skip_if_too_long(study, config)
             if outcome is None:
                 self.skips_in_a_row = 0

@@ -71,6 +71,8 @@ def measure_speed(
     (they are a few per cent of a step).
     """
     plan = compute_plan(resolve_device(device))
+    if plan.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as run_trial does: time the kernels a trial will use
     previous = torch.get_num_threads()
     torch.set_num_threads(cpu_threads(num_threads))
     try:
