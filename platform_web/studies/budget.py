@@ -19,6 +19,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from platform_web.studies import progress
 from platform_web.studies.models import Study, Trial
 
 # A sampled trial's slice of the time budget.
@@ -125,3 +126,44 @@ def fit_epochs(
         return min(high, fitting)
     room = slice_s if remaining_s is None else remaining_s
     return low if low * epoch_s + overhead_s <= room else None
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """A trial's epochs for its slice (None: it does not fit, `message` says why) and the probe's epoch seconds."""
+
+    epochs: int | None
+    probe_seconds: float | None = None
+    message: str = ""
+
+
+def probe_epoch_seconds(client, dataset, config: dict) -> float:
+    """Seconds one epoch of `config` over `dataset` takes on the training service, from its speed probe."""
+    report = client.speed(config, len(dataset.classes))
+    train = (dataset.train_count or 0) / report["train_images_per_second"]
+    return train + (dataset.val_count or 0) / report["eval_images_per_second"]
+
+
+def size_trial(study: Study, config: dict, *, share: float | None, max_epochs: int | None, probe) -> Sizing:
+    """The epochs that fill this trial's slice of what is left of the time budget.
+
+    `share` is a portfolio entry's share of the budget (None: a sampled trial);
+    `probe(config)` gives the speed probe's seconds per epoch when nothing was measured.
+    """
+    remaining = progress.remaining_seconds(study) or 0.0
+    estimate = estimate_epoch(study, config, probe)
+    overhead = overhead_seconds(study, config)
+    epochs = fit_epochs(
+        study.space, slice_s=slice_seconds(study, share=share, remaining=remaining), epoch_s=estimate.seconds,
+        overhead_s=overhead, max_epochs=max_epochs, remaining_s=remaining,
+    )  # fmt: skip
+    if epochs is not None:
+        return Sizing(epochs, estimate.probe_seconds)
+    fewest = int(study.space["epochs"][0])
+    return Sizing(
+        None,
+        message=(
+            f"Not started: even {fewest} epoch(s) would take about {fewest * estimate.seconds + overhead:.0f} s "
+            f"and the time budget has {remaining:.0f} s left."
+        ),
+    )

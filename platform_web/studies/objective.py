@@ -35,6 +35,7 @@ from django.db import close_old_connections
 
 from platform_web.studies import budget, conf, progress, records
 from platform_web.studies.models import Study, Trial
+from platform_web.studies.pruning import schedule_points
 from platform_web.studies.recovery import enqueue_retry
 from platform_web.studies.space import set_epochs, suggest_config
 from platform_web.studies.trainer_client import (
@@ -52,25 +53,6 @@ LEASE_LOST = "This worker lost its slot lease (it stalled or lost Redis); anothe
 
 # Sampled trials too long for the time left, in a row, before a slot stops: a cheaper one may follow.
 MAX_SKIPS_IN_A_ROW = 3
-# Trials report to the pruner at every tenth of their schedule (steps 10, 20, ..., 100).
-SCHEDULE_STEP = 10
-
-
-def schedule_points(epoch: int, epochs: int, accuracy: float, previous: float) -> list[tuple[int, float]]:
-    """(step, accuracy) pairs for the pruner steps (per cent of the schedule) that epoch `epoch` of `epochs` reaches.
-
-    Every trial reports the same steps whatever its length, each with its accuracy at
-    that fraction of its own schedule: interpolated between the previous epoch's
-    accuracy (`previous`; chance level before the first) and this one's. Epoch 1 of 4
-    (25 %) reports steps 10 and 20, epoch 2 then 30, 40 and 50.
-    """
-    before, now = (epoch - 1) * 100 / epochs, epoch * 100 / epochs
-    points = []
-    for step in range(SCHEDULE_STEP, 101, SCHEDULE_STEP):
-        if before < step <= now + 1e-9:
-            weight = (step - before) / (now - before)
-            points.append((step, previous + (accuracy - previous) * weight))
-    return points
 
 
 class TrialFailed(Exception):
@@ -151,36 +133,19 @@ class Objective:
 
         Returns (skip outcome or None, the speed probe's seconds per epoch or None).
         """
-        remaining = progress.remaining_seconds(study) or 0.0
-        share = trial.user_attrs.get("portfolio_share")
         try:
-            estimate = budget.estimate_epoch(study, config, probe=lambda c: self._probe_epoch_seconds(study, c))
-        except TrainerError:  # no probe now: the low end of the range, the skip check below still applies
-            epochs = int(study.space["epochs"][0])
-            estimate = None
-        else:
-            slice_s = budget.slice_seconds(study, share=share, remaining=remaining)
-            overhead = budget.overhead_seconds(study, config)
-            epochs = budget.fit_epochs(study.space, slice_s=slice_s, epoch_s=estimate.seconds, overhead_s=overhead,
-                                       max_epochs=trial.user_attrs.get("portfolio_max_epochs"),
-                                       remaining_s=remaining)  # fmt: skip
-            if epochs is None:
-                fewest = int(study.space["epochs"][0])
-                return self._skipped(
-                    f"Not started: even {fewest} epoch(s) would take about "
-                    f"{fewest * estimate.seconds + overhead:.0f} s and the time budget has {remaining:.0f} s left."
-                ), None
-        set_epochs(params, config, study.space, epochs)
-        trial.set_user_attr("epochs", epochs)
-        return None, estimate.probe_seconds if estimate is not None else None
-
-    def _probe_epoch_seconds(self, study: Study, config: dict) -> float:
-        """Seconds one epoch of `config` takes on the training service, from its speed probe."""
-        dataset = study.dataset
-        report = self.client.speed(config, len(dataset.classes))
-        return (dataset.train_count or 0) / report["train_images_per_second"] + (dataset.val_count or 0) / report[
-            "eval_images_per_second"
-        ]
+            sizing = budget.size_trial(
+                study, config, share=trial.user_attrs.get("portfolio_share"),
+                max_epochs=trial.user_attrs.get("portfolio_max_epochs"),
+                probe=lambda c: budget.probe_epoch_seconds(self.client, study.dataset, c),
+            )  # fmt: skip
+        except TrainerError:  # no probe now: the low end of the range
+            sizing = budget.Sizing(epochs=int(study.space["epochs"][0]))
+        if sizing.epochs is None:
+            return self._skipped(sizing.message), None
+        set_epochs(params, config, study.space, sizing.epochs)
+        trial.set_user_attr("epochs", sizing.epochs)
+        return None, sizing.probe_seconds
 
     def _lost_trial_key(self, study: Study, number: int) -> str:
         lost = Trial.objects.filter(study=study, number=number).values_list("trainer_key", flat=True).first()
@@ -349,10 +314,16 @@ class Objective:
         if previous is None:  # the epoch before (a resumed trial), else chance level
             before = row.epochs.filter(epoch=epoch - 1).values_list("val_accuracy", flat=True).first()
             previous = before if before is not None else 1.0 / max(2, len(row.study.dataset.classes or []))
+        self._last_accuracy[row.pk] = accuracy
+        # Asked after every step, not once per epoch: successive halving files a trial at a rung with the
+        # value of its last step, so a short schedule asked once per epoch would be filed with a later point.
+        prune = False
         for step, value in schedule_points(epoch, epochs, accuracy, previous):
             trial.report(value, step=step)
-        self._last_accuracy[row.pk] = accuracy
-        if trial.should_prune():
+            if trial.should_prune():
+                prune = True
+                break
+        if prune:
             self._cancel(key)
             return Outcome("pruned")
         self._stop_requested(key)

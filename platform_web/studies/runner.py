@@ -27,6 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 from platform_web.studies import conf, progress, records
 from platform_web.studies.models import Study, Trial
 from platform_web.studies.objective import Objective, TrialFailed
+from platform_web.studies.pruning import make_pruner
 from platform_web.studies.recovery import fail_orphans
 from platform_web.studies.slots import SlotLease, live_slots
 from platform_web.studies.storage import get_storage, is_sqlite, load_optuna_study
@@ -59,24 +60,6 @@ def make_sampler(study: Study, slot: int, trials_so_far: int) -> optuna.samplers
         return optuna.samplers.TPESampler(
             seed=seed, n_startup_trials=startup, multivariate=True, group=True, constant_liar=True
         )
-
-
-def make_pruner(study: Study) -> optuna.pruners.BasePruner:
-    """The study's pruner, over steps that are per cent of each trial's schedule (objective.schedule_steps).
-
-    Trials are compared at the same fraction of their own schedule, so a trial with a
-    longer one-cycle schedule (still at a high learning rate at epoch 2) is not pruned for
-    being compared with a short one's final epochs. The median pruner waits for 2 to 5
-    trials and never prunes before 30 % of a schedule; Hyperband's brackets start at 10 %.
-    """
-    if study.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=10, max_resource=100, reduction_factor=3)
-    if study.pruner == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(min_resource=10, reduction_factor=3)
-    if study.pruner == "none":
-        return optuna.pruners.NopPruner()
-    startup = max(2, min(5, (study.n_trials or 20) // 4))
-    return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=30)
 
 
 def ensure_optuna_study(study: Study) -> optuna.Study:

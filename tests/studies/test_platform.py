@@ -144,7 +144,7 @@ def test_twelve_trials_with_the_median_pruner(platform, alice, ten_classes):
 
 
 def test_a_time_budget_runs_the_portfolio_first_and_is_spent_to_its_end(platform, alice, ten_classes):
-    budget = 45
+    budget = 60  # the portfolio takes about 80 %: what is left must hold a sampled trial on a loaded machine
     space = {"architectures": ["small_resnet", "bn_cnn"], "width_min": 8, "width_max": 16, "optimizers": ["adamw"],
              "epochs_min": 2, "epochs_max": 400, "timeout_minutes": 1}  # fmt: skip
     started = time.monotonic()
@@ -168,7 +168,8 @@ def test_a_time_budget_runs_the_portfolio_first_and_is_spent_to_its_end(platform
     assert final["progress"]["elapsed_seconds"] >= 0.8 * budget, final["progress"]
     assert wall <= budget + 30
     counted = [t for t in trials if t["state"] in COUNTED]
-    assert len(counted) >= 3  # the portfolio and at least one sampled trial
+    summary = [(t["number"], t["state"], t["epochs_done"], t["train_seconds"], t["error"]) for t in trials]
+    assert len(counted) >= 3, (final["progress"], summary)  # the portfolio and at least one sampled trial
     assert final["best_trial"]["value"] == max(t["value"] for t in trials if t["state"] == "completed")
 
 

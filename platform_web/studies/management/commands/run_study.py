@@ -57,7 +57,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", help="study name")
         parser.add_argument("--parallel", type=int, default=1, help="parallel trials (PostgreSQL only above 1)")
         parser.add_argument("--sampler", choices=list(SAMPLERS), default="tpe")
-        parser.add_argument("--pruner", choices=list(PRUNERS), default="median")
+        parser.add_argument("--pruner", choices=list(PRUNERS), default="hyperband")
         parser.add_argument("--seed", type=int, default=0)
 
     def handle(self, *args, **options) -> None:
