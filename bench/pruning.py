@@ -42,12 +42,12 @@ django.setup()
 import optuna  # noqa: E402
 import synthetic  # noqa: E402
 
-from platform_web.studies import budget  # noqa: E402
-from platform_web.studies.pruning import make_pruner, schedule_points  # noqa: E402
-from platform_web.studies.runner import make_sampler  # noqa: E402
 from platform_web.studies.space import build_space, default_form_values, set_epochs, suggest_config  # noqa: E402
 from trainer_api.engine import TrialConfig, architecture_info, measure_speed, run_trial  # noqa: E402
 from trainer_api.engine.manifest import read_manifest  # noqa: E402
+from worker.studies import budget  # noqa: E402
+from worker.studies.pruning import make_pruner, schedule_points  # noqa: E402
+from worker.studies.runner import make_sampler  # noqa: E402
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -6,10 +6,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from trainer_api.contract import TRIAL_STATES
+
 # A trial key becomes a folder name: letters, digits, "_", "-", "." and never starting with a dot.
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 
-TrialState = Literal["queued", "running", "completed", "early_stopped", "cancelled", "diverged", "failed"]
+TrialState = Literal[TRIAL_STATES]  # trainer_api/contract.py
 
 
 class Health(BaseModel):

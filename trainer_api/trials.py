@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from trainer_api import engine
+from trainer_api.contract import FINISHED_STATES
 from trainer_api.engine.errors import DatasetError
 from trainer_api.engine.manifest import read_manifest
 from trainer_api.errors import DatasetNotFound, InvalidTrial, SlotsBusy, UnknownTrial
@@ -30,7 +31,6 @@ from trainer_api.trial_files import append_event, read_events, read_state, rewri
 
 log = logging.getLogger(__name__)
 
-FINISHED_STATES = frozenset({"completed", "early_stopped", "cancelled", "diverged", "failed"})
 HEARTBEAT_SECONDS = 10.0
 POLL_SECONDS = 0.25
 INTERRUPTED = (
@@ -73,7 +73,12 @@ def status_of(stored: dict[str, Any], *, live: bool) -> dict[str, Any]:
 
 
 class TrialRegistry:
-    """Every trial of this service; at most `max_trials` train at once (one per GPU)."""
+    """Every trial of this service; at most `max_trials` train at once (one per GPU).
+
+    Over 200 lines because it owns one lock over the slots, the live trials and their
+    threads: starting, resuming, following, cancelling and finishing all take it. The
+    files of a trial are in `trial_files.py`.
+    """
 
     def __init__(
         self, *, data_dir: Path, cache_dir: Path, device: str = "auto", max_trials: int = 1,

@@ -1,1 +1,2 @@
-"""Celery app and tasks: dataset ingestion and Optuna study loops."""
+"""What runs in the Celery worker: the task modules (`*_tasks.py`, thin) and the work they call:
+study orchestration (`studies/`), dataset ingestion (`ingest/`) and the model page's jobs (`model_jobs.py`)."""

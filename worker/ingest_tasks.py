@@ -1,12 +1,10 @@
-"""Celery tasks for dataset ingestion (thin: the work is in platform_web.datasets.services)."""
+"""Celery tasks for dataset ingestion (thin: the work is in worker/ingest/job.py)."""
 
 from __future__ import annotations
 
-from platform_web.datasets import (
-    ingestion,  # noqa: F401 - load the engine (torch) once, before the pool forks
-    services,
-)
-from worker.celery_app import app
+from platform_web.celery import app
+from platform_web.datasets import services
+from worker.ingest import job  # loads the engine's image code once, before the pool forks
 
 # Generous limits: a 2 GiB zip of small images takes minutes, not hours.
 INGEST_SOFT_TIME_LIMIT = 2 * 3600
@@ -22,4 +20,4 @@ INGEST_TIME_LIMIT = INGEST_SOFT_TIME_LIMIT + 120
 )
 def ingest_dataset_task(dataset_id: str) -> str:
     """Ingest one uploaded dataset by id; returns its final status."""
-    return services.ingest_dataset(dataset_id=dataset_id)
+    return job.ingest_dataset(dataset_id=dataset_id)

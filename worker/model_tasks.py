@@ -1,9 +1,9 @@
-"""Celery tasks of the model page (thin: the work is in platform_web.trained_models.background).
+"""Celery tasks of the model page (thin: the work is in worker/model_jobs.py).
 
 Both tasks take the Trial's primary key, re-read the row and call the services,
 which cache the result next to the model file under a file lock: a task that is
 delivered twice (late acknowledgement, a page asking again) does the work once.
-They run on the `ingest` queue (see `task_routes` in celery_app), with the
+They run on the `ingest` queue (see `task_routes` in platform_web/celery.py), with the
 short jobs, not behind the hours-long study slots.
 """
 
@@ -11,28 +11,29 @@ from __future__ import annotations
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from platform_web.celery import app
 from platform_web.trained_models import background
-from worker.celery_app import app
+from worker import model_jobs
 
 _LIMITS = {"soft_time_limit": background.JOB_SOFT_TIME_LIMIT, "time_limit": background.JOB_TIME_LIMIT}
 
 
 def _run(trial_id: int, kind: str) -> str:
     try:
-        return background.run_job(trial_id, kind)
+        return model_jobs.run_job(trial_id, kind)
     except SoftTimeLimitExceeded:
         minutes = background.JOB_SOFT_TIME_LIMIT // 60
         background.record_failure(trial_id, kind, f"It took longer than {minutes} minutes and was stopped.")
         return "timed out"
 
 
-@app.task(name="models.evaluate", acks_late=True, **_LIMITS)
+@app.task(name=background.EVALUATE_TASK, acks_late=True, **_LIMITS)
 def evaluate_model_task(trial_id: int) -> str:
     """Evaluate trial `trial_id`'s model on its validation split (confusion matrix, per class, mistakes)."""
     return _run(trial_id, background.EVALUATION)
 
 
-@app.task(name="models.export", acks_late=True, **_LIMITS)
+@app.task(name=background.EXPORT_TASK, acks_late=True, **_LIMITS)
 def export_model_task(trial_id: int, kind: str) -> str:
     """Export trial `trial_id`'s model to `kind` (torchscript or onnx) and check it against the `.pth`."""
     return _run(trial_id, kind)

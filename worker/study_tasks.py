@@ -1,4 +1,4 @@
-"""Celery tasks for studies (thin: the work is in platform_web.studies.runner).
+"""Celery tasks for studies (thin: the work is in worker.studies.runner).
 
 `run_study_slot` runs one parallel slot of a study for as long as the study
 runs (hours), so it is acknowledged late (a killed worker's task comes back),
@@ -18,10 +18,13 @@ import logging
 from celery.signals import worker_ready
 from django.db import DatabaseError
 
-from platform_web.studies import conf, records, runner
+from platform_web.celery import app
+from platform_web.studies import conf, records
+from platform_web.studies.closing import ACTIVE_STATES
 from platform_web.studies.models import Study
+from platform_web.studies.slot_queue import RUN_SLOT_TASK, send_slot
 from platform_web.studies.trainer_client import TrainerUnavailable
-from worker.celery_app import app
+from worker.studies import runner
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,7 @@ OUTAGE_RETRIES = 12
 
 @app.task(
     bind=True,
-    name="studies.run_slot",
+    name=RUN_SLOT_TASK,
     acks_late=True,
     max_retries=None,
     soft_time_limit=conf.TASK_TIME_LIMIT_SECONDS,
@@ -54,7 +57,7 @@ def run_study_slot(self, study_id: str, slot: int, busy_attempts: int = 0, outag
         if outages >= OUTAGE_RETRIES:
             records.set_state(
                 study_id, Study.State.FAILED, error=f"Stopped: a service stayed unreachable ({e}). Resume it later.",
-                only_from=runner.ACTIVE_STATES,
+                only_from=ACTIVE_STATES,
             )  # fmt: skip
             return "gave up"
         countdown = min(600, 10 * 2**outages)
@@ -67,7 +70,7 @@ def run_study_slot(self, study_id: str, slot: int, busy_attempts: int = 0, outag
         log.exception("slot %s of study %s failed", slot, study_id)
         records.set_state(
             study_id, Study.State.FAILED, error=f"The study stopped on an internal error: {e!r}",
-            only_from=runner.ACTIVE_STATES,
+            only_from=ACTIVE_STATES,
         )  # fmt: skip
         raise
 
@@ -76,9 +79,9 @@ def run_study_slot(self, study_id: str, slot: int, busy_attempts: int = 0, outag
 def recover_studies() -> int:
     """Re-enqueue every slot of every active study; slots whose task is alive ignore the copy."""
     count = 0
-    for study_id, parallel in Study.objects.filter(state__in=runner.ACTIVE_STATES).values_list("pk", "parallel_trials"):
+    for study_id, parallel in Study.objects.filter(state__in=ACTIVE_STATES).values_list("pk", "parallel_trials"):
         for slot in range(parallel):
-            run_study_slot.apply_async(args=[str(study_id), slot])
+            send_slot(str(study_id), slot)
             count += 1
     return count
 

@@ -7,6 +7,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
+from platform_web.celery import app
+
 
 def check_database() -> str:
     with connection.cursor() as cursor:
@@ -24,8 +26,6 @@ def check_redis() -> str:
 
 
 def check_worker() -> str:
-    from worker.celery_app import app
-
     replies = app.control.ping(timeout=1.5, limit=1)  # returns at the first reply
     if not replies:
         raise RuntimeError("no Celery worker answered a ping")

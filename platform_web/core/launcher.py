@@ -185,7 +185,7 @@ def web_server_argv(python: str, host: str, port: int) -> list[str]:
 
 def celery_worker_argv(python: str, name: str, queues: str, concurrency: int) -> list[str]:
     """A Celery worker node consuming `queues` with `concurrency` processes."""
-    return [python, "-m", "celery", "-A", "worker.celery_app", "worker", "--queues", queues,
+    return [python, "-m", "celery", "-A", "platform_web.celery", "worker", "--queues", queues,
             "--concurrency", str(concurrency), "--loglevel", "INFO", "--hostname", f"{name}-{os.getpid()}@%h"]  # fmt: skip
 
 

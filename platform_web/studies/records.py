@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from platform_web.studies.events import record_event
 from platform_web.studies.models import EpochMetric, Study, Trial
+from platform_web.studies.progress import estimate_eta, progress_payload
 
 EPOCH_FIELDS = (
     "train_loss",
@@ -129,8 +130,6 @@ def refresh_counts(study_id) -> Study:
 
 def record_progress(study_id) -> Study:
     """Recount, recompute the ETA, store both and send `study.progress`."""
-    from platform_web.studies.progress import estimate_eta, progress_payload
-
     with transaction.atomic():
         study = refresh_counts(study_id)
         study.eta_seconds = estimate_eta(study)

@@ -10,6 +10,7 @@ from django.http import Http404
 from platform_web.studies import progress
 from platform_web.studies.models import Study, Trial
 from platform_web.studies.trainer_client import TrainerClient, TrainerError
+from trainer_api.engine.catalog import ARCHITECTURES
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,6 @@ def trainer_capabilities() -> dict:
         return info
     except TrainerError as e:
         log.warning("training service unreachable for the study form: %s", e)
-    from trainer_api.engine import ARCHITECTURES
-
     architectures = [{"name": a.name, "min_input_size": a.min_input_size, "param_count": None,
                       "widths": list(a.widths) if a.widths else None, "depths": list(a.depths) if a.depths else None}
                      for a in ARCHITECTURES.values()]  # fmt: skip

@@ -24,7 +24,9 @@ from django.db import IntegrityError, transaction
 
 from platform_web.datasets.models import Dataset
 from platform_web.studies import progress, records
+from platform_web.studies.closing import finish_if_last
 from platform_web.studies.models import Study, Trial
+from platform_web.studies.slot_queue import enqueue_slots
 from platform_web.studies.slots import live_slots
 from platform_web.studies.storage import delete_optuna_study, parallel_trials_allowed
 from platform_web.studies.trainer_client import TrainerClient, TrainerError
@@ -36,19 +38,6 @@ FINISHED = (Study.State.COMPLETED, Study.State.CANCELLED, Study.State.FAILED)
 
 class StudyError(Exception):
     """A control that cannot happen in the study's current state; the message says what to do."""
-
-
-def enqueue_slots(study: Study) -> None:
-    """Send one slot task per parallel trial to the training queue, after the transaction commits."""
-    from worker.study_tasks import run_study_slot
-
-    study_id, slots = str(study.pk), study.parallel_trials
-
-    def send() -> None:
-        for slot in range(slots):
-            run_study_slot.apply_async(args=[study_id, slot])
-
-    transaction.on_commit(send)
 
 
 @transaction.atomic
@@ -130,8 +119,6 @@ def cancel_study(*, study: Study) -> Study:
         except TrainerError:
             log.warning("could not cancel trial %s on the training service", key)
     if not live_slots(study.pk, study.parallel_trials):
-        from platform_web.studies.runner import finish_if_last
-
         finish_if_last(study.pk, "cancelled")
     study.refresh_from_db()
     return study

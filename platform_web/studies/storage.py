@@ -23,6 +23,7 @@ from sqlalchemy.engine import URL
 
 from platform_web.studies import conf
 from platform_web.studies.models import Study
+from platform_web.studies.recovery import LostTrialRetry
 
 _lock = threading.Lock()
 _storages: dict[str, RDBStorage] = {}
@@ -76,8 +77,6 @@ def get_storage() -> RDBStorage:
     after its last beat, checked whenever a slot starts a trial), and
     `LostTrialRetry` queues it again.
     """
-    from platform_web.studies.recovery import LostTrialRetry
-
     url = storage_url()
     with _lock:
         storage = _storages.get(url)

@@ -16,8 +16,6 @@ from pathlib import Path
 import httpx
 from django.conf import settings
 
-FINISHED_STATES = frozenset({"completed", "early_stopped", "cancelled", "diverged", "failed"})
-
 
 class TrainerError(Exception):
     """Base of the training service's errors."""

@@ -3,9 +3,8 @@
 Under ASGI every sync Django view shares one thread, so a 20-second evaluation
 computed in a request would freeze every page for everyone. The web side only
 reads the cached result or enqueues a job and answers "pending"; the worker
-runs the existing services (`services.evaluation_for`, `services.export_model`),
-which cache their result next to the artefact under a file lock, so a job that
-runs twice does the work once.
+runs the job (`worker/model_jobs.py`), which caches its result next to the
+artefact under a file lock, so a job that runs twice does the work once.
 
 Each job keeps two small files next to the model file:
 
@@ -24,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from platform_web.celery import app
 from platform_web.studies.models import Trial
 from platform_web.trained_models import services
 from platform_web.trained_models.errors import ModelUnavailable
@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 
 EVALUATION = "evaluation"
 JOB_KINDS = (EVALUATION, *EXPORT_KINDS)
+# The tasks in worker/model_tasks.py, sent by name (`task_routes` puts them on the ingest queue).
+EVALUATE_TASK = "models.evaluate"
+EXPORT_TASK = "models.export"
 # A job that runs past the soft limit is stopped with a message; the hard limit kills it.
 JOB_SOFT_TIME_LIMIT = 20 * 60
 JOB_TIME_LIMIT = JOB_SOFT_TIME_LIMIT + 60
@@ -61,11 +64,11 @@ class JobStatus:
         return max(0, int(time.time() - self.since)) if self.since else 0
 
 
-def _job_path(folder: Path, kind: str) -> Path:
+def job_path(folder: Path, kind: str) -> Path:
     return folder / f".{kind}.job.json"
 
 
-def _error_path(folder: Path, kind: str) -> Path:
+def error_path(folder: Path, kind: str) -> Path:
     return folder / f"{kind}.error.json"
 
 
@@ -89,7 +92,7 @@ def _read_marker(path: Path) -> dict | None:
         return {"state": "queued", "since": mtime}
 
 
-def _check_kind(kind: str) -> None:
+def check_kind(kind: str) -> None:
     if kind not in JOB_KINDS:
         raise ModelUnavailable(f"{kind} is not something the model page computes.")
 
@@ -105,7 +108,7 @@ def progress_message(trial: Trial, kind: str) -> str:
 
 def job_status(trial: Trial, kind: str) -> JobStatus:
     """The job's state, read from the cached result and the job files (cheap: a few small reads)."""
-    _check_kind(kind)
+    check_kind(kind)
     folder = model_dir(trial)  # a trial without its model file raises ModelUnavailable here
     if kind == EVALUATION:
         result = services.cached_evaluation(trial)
@@ -113,13 +116,13 @@ def job_status(trial: Trial, kind: str) -> JobStatus:
             return JobStatus(kind, READY, result=result)
     elif export_file(trial, kind).available:
         return JobStatus(kind, READY)
-    marker = _read_marker(_job_path(folder, kind))
+    marker = _read_marker(job_path(folder, kind))
     if marker is not None:
         since = float(marker.get("since") or 0)
         if marker.get("state") != "running" or time.time() - since < RUNNING_STALE_AFTER:
             return JobStatus(kind, PENDING, phase=marker.get("state", "queued"), since=since)
         return JobStatus(kind, FAILED, error="The work stopped before it finished (its worker was stopped). Try again.")
-    failure = _read_json(_error_path(folder, kind))
+    failure = _read_json(error_path(folder, kind))
     if failure is not None and failure.get("model_sha256") == trial.model_sha256:
         return JobStatus(kind, FAILED, error=failure.get("message") or "The work failed. Try again.")
     return JobStatus(kind, IDLE)
@@ -134,10 +137,10 @@ def request_job(trial: Trial, kind: str, *, retry: bool = False) -> JobStatus:
     status = job_status(trial, kind)
     folder = model_dir(trial)
     if status.state == FAILED and retry:
-        _error_path(folder, kind).unlink(missing_ok=True)
-        _job_path(folder, kind).unlink(missing_ok=True)
+        error_path(folder, kind).unlink(missing_ok=True)
+        job_path(folder, kind).unlink(missing_ok=True)
     elif status.state == PENDING and status.phase == "queued" and status.seconds > QUEUED_RESEND_AFTER:
-        _job_path(folder, kind).unlink(missing_ok=True)  # the message may be lost: send another
+        job_path(folder, kind).unlink(missing_ok=True)  # the message may be lost: send another
     elif status.state != IDLE:
         return status
     if not _claim(folder, kind):
@@ -145,7 +148,7 @@ def request_job(trial: Trial, kind: str, *, retry: bool = False) -> JobStatus:
     try:
         _enqueue(trial.pk, kind)
     except Exception as e:  # noqa: BLE001 - any broker failure means the job will never run
-        _job_path(folder, kind).unlink(missing_ok=True)
+        job_path(folder, kind).unlink(missing_ok=True)
         log.exception("could not queue %s of trial %s", kind, trial.pk)
         raise ModelUnavailable(f"The task queue could not be reached ({e}). Try again in a minute.") from e
     return job_status(trial, kind)  # an eagerly run task (tests) is already done
@@ -154,7 +157,7 @@ def request_job(trial: Trial, kind: str, *, retry: bool = False) -> JobStatus:
 def _claim(folder: Path, kind: str) -> bool:
     """Write the queued marker unless it exists: of two requests at once, one enqueues."""
     try:
-        fd = os.open(_job_path(folder, kind), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        fd = os.open(job_path(folder, kind), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         return False
     with os.fdopen(fd, "w") as handle:
@@ -164,40 +167,11 @@ def _claim(folder: Path, kind: str) -> bool:
 
 def _enqueue(trial_id: int, kind: str) -> None:
     """Send the task (routed to the `ingest` queue). No row is written first, so nothing waits for a commit."""
-    from worker.model_tasks import evaluate_model_task, export_model_task
-
+    # A signature by name: the registered task where its module is loaded (eager in tests), else sent by name.
     if kind == EVALUATION:
-        evaluate_model_task.apply_async(args=[trial_id])
+        app.signature(EVALUATE_TASK, args=[trial_id]).apply_async()
     else:
-        export_model_task.apply_async(args=[trial_id, kind])
-
-
-def run_job(trial_id: int, kind: str) -> str:
-    """The worker's side: compute and cache the result, or record why not. Returns the outcome in a word."""
-    _check_kind(kind)
-    trial = Trial.objects.select_related("study", "study__dataset").filter(pk=trial_id).first()
-    if trial is None:
-        return "gone"
-    try:
-        folder = model_dir(trial)
-    except ModelUnavailable:
-        return "no model"
-    write_json_atomic(_job_path(folder, kind), {"state": "running", "since": time.time()})
-    _error_path(folder, kind).unlink(missing_ok=True)
-    try:
-        if kind == EVALUATION:
-            services.evaluation_for(trial)
-        else:
-            services.export_model(trial, kind)
-    except ModelUnavailable as e:
-        record_failure(trial, kind, str(e))
-        return "failed"
-    except Exception as e:
-        record_failure(trial, kind, f"The work stopped on an internal error ({e!r}). Try again; if it fails again, the worker's log says more.")  # fmt: skip
-        raise
-    finally:
-        _job_path(folder, kind).unlink(missing_ok=True)
-    return "ready"
+        app.signature(EXPORT_TASK, args=[trial_id, kind]).apply_async()
 
 
 def record_failure(trial: Trial | int, kind: str, message: str) -> None:
@@ -211,7 +185,7 @@ def record_failure(trial: Trial | int, kind: str, message: str) -> None:
     except ModelUnavailable:
         return
     record = {"message": message, "model_sha256": trial.model_sha256, "at": time.time()}
-    write_json_atomic(_error_path(folder, kind), record)
+    write_json_atomic(error_path(folder, kind), record)
 
 
 def model_page_states(trial: Trial, context: dict) -> dict:

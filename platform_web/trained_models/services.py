@@ -1,17 +1,14 @@
-"""Trained-model services: exports, evaluation, thumbnails, try-it and the model page's content.
+"""Trained-model services: the model page's content, cached evaluations, thumbnails, try-it, the snippet.
 
-The PyTorch work itself lives in the engine (`trainer_api.engine.export`,
-`trainer_api.engine.evaluate`); here it is run once per model and cached next
-to the artefact, under a file lock so two jobs never do it twice. The
-evaluation and the exports are called from the Celery worker
-(`worker.model_tasks` via `background.run_job`), never in a web request.
+The evaluation and the exports are computed by the worker (`worker/model_jobs.py`),
+once per model file, and cached next to it; this module reads what they left.
+Nothing here loads torch: the web process never does (`tests/test_web_loads_no_torch.py`).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,34 +21,30 @@ from platform_web.trained_models import selectors
 from platform_web.trained_models.errors import ModelUnavailable
 from platform_web.trained_models.files import (
     EXPORT_KINDS,
-    FILE_KINDS,
     ModelFile,
     architecture_of,
     download_name,
-    export_file,
     model_dir,
     model_files,
     model_path,
-    read_exports,
-    sha256_of,
+    trainer_file,
     write_json_atomic,
 )
 from platform_web.trained_models.try_it import classify_uploads, try_it_limits
+from trainer_api.engine.errors import EngineError
+from trainer_api.engine.images import UnreadableImage, open_rgb
+from trainer_api.engine.model_header import check_pth_archive, read_header_metadata
+from trainer_api.engine.snippet_text import SNIPPET_FILENAME, snippet_source
 
 EVALUATION_FILE = "evaluation.json"
 METADATA_FILE = "metadata.json"
 THUMBS_DIR = "misclassified"
 THUMB_SIZE = 160
 GALLERY_LIMIT = 60
-# Validation images the exports are checked on (the check must pass within this tolerance).
-EXPORT_CHECK_IMAGES = 64
-EXPORT_TOLERANCE = 1e-4
 
 __all__ = [
     "classify_uploads",
     "evaluation_context",
-    "evaluation_for",
-    "export_model",
     "file_row",
     "misclassified_thumbnail",
     "model_metadata",
@@ -61,7 +54,7 @@ __all__ = [
 
 
 @contextmanager
-def _file_lock(folder: Path, name: str) -> Iterator[None]:
+def file_lock(folder: Path, name: str) -> Iterator[None]:
     """An exclusive lock shared by every process that can see `folder` (web workers, threads)."""
     with (folder / f".{name}.lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -71,7 +64,8 @@ def _file_lock(folder: Path, name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _dataset_dir(trial: Trial) -> Path:
+def dataset_dir_of(trial: Trial) -> Path:
+    """The ready dataset the trial was trained on, or ModelUnavailable saying it was deleted."""
     directory = Path(trial.study.dataset.directory)
     if not (directory / "manifest.json").is_file():
         raise ModelUnavailable(
@@ -82,9 +76,10 @@ def _dataset_dir(trial: Trial) -> Path:
 
 
 def model_metadata(trial: Trial) -> dict:
-    """The metadata stored inside the trial's `.pth` (architecture, classes, input size, mean/std, ...).
+    """The metadata the engine stored with the trial's model (architecture, classes, input size, mean/std, ...).
 
-    Read once with `torch.load(weights_only=True)` and cached as JSON beside the file.
+    Read without torch from the header of its `.safetensors` (the `.pth` is checked to be a
+    PyTorch archive) and cached as JSON beside the file.
     """
     path = model_path(trial)
     cache = path.parent / METADATA_FILE
@@ -94,61 +89,16 @@ def model_metadata(trial: Trial) -> dict:
             return cached["metadata"]
     except (FileNotFoundError, json.JSONDecodeError, KeyError):
         pass
-    from trainer_api.engine.errors import EngineError
-    from trainer_api.engine.export import read_metadata
-
+    weights = trainer_file(trial, "safetensors")
     try:
-        metadata = read_metadata(path)
+        check_pth_archive(path)
+        if not weights.available:
+            raise ModelUnavailable("The model's .safetensors file is missing, so its metadata cannot be read.")
+        metadata = read_header_metadata(weights.path)
     except EngineError as e:
         raise ModelUnavailable(str(e)) from e
     write_json_atomic(cache, {"model_sha256": trial.model_sha256, "metadata": metadata})
     return metadata
-
-
-def export_model(trial: Trial, kind: str) -> ModelFile:
-    """Export the trial's model to TorchScript or ONNX once, check it, cache it next to the `.pth`.
-
-    The export is compared with the `.pth` on validation images and only kept
-    (offered for download) when every output agrees within EXPORT_TOLERANCE.
-    """
-    if kind not in EXPORT_KINDS:
-        raise ModelUnavailable(f"{kind} is not an export format.")
-    source = model_path(trial)
-    model_metadata(trial)  # an unreadable file stops here with a message
-    folder = source.parent
-    with _file_lock(folder, f"export-{kind}"):
-        existing = export_file(trial, kind)
-        if existing.available:
-            return existing
-        from trainer_api.engine.errors import EngineError
-        from trainer_api.engine.export import ExportCheckFailed, export_onnx, export_torchscript, validation_inputs
-
-        target = folder / FILE_KINDS[kind].cached_name
-        started = time.monotonic()
-        try:
-            inputs = validation_inputs(source, _dataset_dir(trial), limit=EXPORT_CHECK_IMAGES)
-            exporter = export_onnx if kind == "onnx" else export_torchscript
-            check = exporter(source, target, inputs, atol=EXPORT_TOLERANCE)
-        except ExportCheckFailed as e:
-            raise ModelUnavailable(f"The {FILE_KINDS[kind].label} export was not offered: {e}") from e
-        except EngineError as e:
-            raise ModelUnavailable(f"The {FILE_KINDS[kind].label} export failed: {e}") from e
-        with _file_lock(folder, "exports-record"):  # the other format may be recording its export right now
-            record = read_exports(folder)
-            record[kind] = {
-                "file": target.name,
-                "sha256": sha256_of(target),
-                "size_bytes": target.stat().st_size,
-                "source_sha256": trial.model_sha256,
-                "max_abs_diff": check.max_abs_diff,
-                "max_prob_diff": check.max_prob_diff,
-                "logit_scale": check.logit_scale,
-                "checked_images": check.images,
-                "checked_with": check.checked_with,
-                "seconds": round(time.monotonic() - started, 2),
-            }
-            write_json_atomic(folder / "exports.json", record)
-    return export_file(trial, kind)
 
 
 def cached_evaluation(trial: Trial) -> dict | None:
@@ -158,32 +108,6 @@ def cached_evaluation(trial: Trial) -> dict | None:
     except (FileNotFoundError, json.JSONDecodeError):
         return None
     return result if result.get("model_sha256") == trial.model_sha256 else None
-
-
-def evaluation_for(trial: Trial) -> dict:
-    """Per-class accuracy, confusion matrix and misclassified images on the validation split.
-
-    Computed once per model file (keyed by its SHA-256) and stored as JSON beside it.
-    """
-    result = cached_evaluation(trial)
-    if result is not None:
-        return result
-    model_metadata(trial)  # an unreadable file stops here with a message
-    folder = model_dir(trial)
-    with _file_lock(folder, "evaluation"):
-        result = cached_evaluation(trial)
-        if result is not None:
-            return result
-        from trainer_api.engine.errors import EngineError
-        from trainer_api.engine.evaluate import evaluate_model
-
-        try:
-            result = evaluate_model(model_path(trial), _dataset_dir(trial))
-        except EngineError as e:
-            raise ModelUnavailable(f"The model could not be evaluated: {e}") from e
-        result["model_sha256"] = trial.model_sha256
-        write_json_atomic(folder / EVALUATION_FILE, result)
-    return result
 
 
 def evaluation_context(trial: Trial, result: dict) -> dict:
@@ -222,12 +146,10 @@ def misclassified_thumbnail(trial: Trial, index: int) -> Path:
     target = folder / f"{index}.jpg"
     if target.is_file():
         return target
-    dataset_dir = _dataset_dir(trial).resolve()
+    dataset_dir = dataset_dir_of(trial).resolve()
     source = (dataset_dir / result["misclassified"][index]["path"]).resolve()
     if not source.is_relative_to(dataset_dir) or not source.is_file():
         raise ModelUnavailable("The image is no longer in the dataset.")
-    from trainer_api.engine.images import UnreadableImage, open_rgb
-
     try:
         image = open_rgb(source)
     except UnreadableImage as e:
@@ -245,15 +167,11 @@ def snippet_text(trial: Trial) -> str:
 
     The script imports only torch, torchvision and Pillow (see `trainer_api.engine.snippet_source`).
     """
-    from trainer_api.engine import snippet_source
-
     return snippet_source().replace("model.pth", download_name(trial, "pth"))
 
 
 def snippet_filename() -> str:
     """The name the snippet's own usage text gives it."""
-    from trainer_api.engine import SNIPPET_FILENAME
-
     return SNIPPET_FILENAME
 
 

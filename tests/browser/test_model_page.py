@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from platform_web.trained_models import services
 from tests.trained_models.builders import install_trial, train_model
 from tests.trainer_process import TrainerProcess
-from worker import model_tasks
+from worker import model_jobs, model_tasks
 
 TOKEN = "models-test-token"
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -118,7 +117,7 @@ def test_model_page_click_through(
     )
 
     # an export that fails its check: the page says why, in its message style and in the file's row
-    monkeypatch.setattr(services, "EXPORT_TOLERANCE", -1.0)
+    monkeypatch.setattr(model_jobs, "EXPORT_TOLERANCE", -1.0)
     page.locator("tr[data-kind=torchscript] button", has_text="Export").click()
     page.wait_for_selector("tr[data-kind=torchscript][data-state=pending] .job-progress")
     assert "Exporting to TorchScript and checking it…" in page.locator("tr[data-kind=torchscript]").inner_text()
@@ -126,7 +125,7 @@ def test_model_page_click_through(
     page.wait_for_selector(".messages .message.error")
     assert "The TorchScript export was not offered" in page.locator(".messages .message.error").inner_text()
     assert "Try again" in page.locator("tr[data-kind=torchscript]").inner_text()
-    monkeypatch.setattr(services, "EXPORT_TOLERANCE", 1e-4)
+    monkeypatch.setattr(model_jobs, "EXPORT_TOLERANCE", 1e-4)
 
     # export ONNX: the row shows the progress, then the file, its checksum and how it was checked
     page.locator("tr[data-kind=onnx] button", has_text="Export").click()

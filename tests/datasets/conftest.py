@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from platform_web.datasets import services
 from platform_web.datasets.models import Dataset
 from tests.datasets.builders import write_zip
+from worker.ingest import job
 
 torch.set_num_threads(1)
 
@@ -35,7 +35,7 @@ def ingest(user, tmp_path):
             dataset.upload_path.write_bytes(source)
         else:
             dataset.upload_path.write_bytes(Path(source).read_bytes())
-        services.ingest_dataset(dataset_id=dataset.id)
+        job.ingest_dataset(dataset_id=dataset.id)
         dataset.refresh_from_db()
         return dataset
 

@@ -9,6 +9,7 @@ import pytest
 from platform_web.datasets.models import Dataset
 from tests.datasets.builders import class_folders, dataset_zip, image_bytes, patch_entry
 from tests.datasets.conftest import files_under, manifest_of
+from worker.ingest import job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -180,16 +181,12 @@ def test_given_split_with_different_classes(ingest, good_dataset):
 
 def test_a_missing_upload_fails_clearly(user):
     dataset = Dataset.objects.create(owner=user, name="lost")
-    from platform_web.datasets import services
-
-    assert services.ingest_dataset(dataset_id=dataset.id) == Dataset.Status.FAILED
+    assert job.ingest_dataset(dataset_id=dataset.id) == Dataset.Status.FAILED
     dataset.refresh_from_db()
     assert "no longer on the server" in dataset.error
 
 
 def test_ready_and_failed_datasets_are_not_ingested_again(ingest, tmp_path):
-    from platform_web.datasets import services
-
     dataset = ingest(dataset_zip(tmp_path / "d.zip"))
-    assert services.ingest_dataset(dataset_id=dataset.id) == Dataset.Status.READY
+    assert job.ingest_dataset(dataset_id=dataset.id) == Dataset.Status.READY
     assert (dataset.directory / "manifest.json").exists()

@@ -4,10 +4,10 @@ import dataclasses
 
 import pytest
 
-from platform_web.datasets import services
 from platform_web.datasets.models import Dataset
 from tests.datasets.builders import class_folders
 from tests.datasets.conftest import manifest_of
+from worker.ingest import job
 
 pytestmark = [pytest.mark.django_db]
 
@@ -16,11 +16,9 @@ def test_pool_and_inline_decoding_agree(ingest, settings, monkeypatch):
     entries = class_folders(("a", "b", "c"), per_class=10) | {"a/broken.png": b"nope"}
     inline = ingest(entries)
     settings.INGEST_PROCESSES = 2
-    original = services.ingest_settings
+    original = job.ingest_settings
     # Small batches and no threshold: the 31 files go through the pool in 8 batches.
-    monkeypatch.setattr(
-        services, "ingest_settings", lambda: dataclasses.replace(original(), pool_threshold=1, batch_size=4)
-    )
+    monkeypatch.setattr(job, "ingest_settings", lambda: dataclasses.replace(original(), pool_threshold=1, batch_size=4))
     pooled = ingest(entries)
     assert inline.status == pooled.status == Dataset.Status.READY
     assert manifest_of(inline) == manifest_of(pooled)
@@ -28,7 +26,7 @@ def test_pool_and_inline_decoding_agree(ingest, settings, monkeypatch):
 
 
 def _check_in_a_daemon(paths: list[str], results) -> None:
-    from platform_web.datasets.image_checks import ImageChecker
+    from worker.ingest.image_checks import ImageChecker
 
     checker = ImageChecker(max_pixels=10**6, processes=2)
     try:

@@ -10,6 +10,7 @@ from django.urls import reverse
 from platform_web.datasets import services
 from platform_web.datasets.models import Dataset
 from tests.datasets.builders import class_folders, dataset_zip, write_zip
+from worker.ingest import job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest", "HTTP_ACCEPT": "application/json"}
@@ -19,7 +20,7 @@ XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest", "HTTP_ACCEPT": "application/js
 def sent_tasks(monkeypatch):
     """Tasks sent to the broker (recorded instead of sent)."""
     sent = []
-    monkeypatch.setattr("worker.celery_app.app.send_task", lambda name, **kw: sent.append((name, kw)))
+    monkeypatch.setattr("platform_web.celery.app.send_task", lambda name, **kw: sent.append((name, kw)))
     return sent
 
 
@@ -121,7 +122,7 @@ def test_status_json_while_pending_and_once_ready(alice_client, user, tmp_path, 
     assert status["status"] == "pending" and status["progress"] == 0 and status["message"] == "Waiting for a worker"
     dataset.upload_path.parent.mkdir(parents=True, exist_ok=True)
     dataset_zip(dataset.upload_path, per_class=3)
-    services.ingest_dataset(dataset_id=dataset.id)
+    job.ingest_dataset(dataset_id=dataset.id)
     response = alice_client.get(reverse("datasets:status", args=[dataset.id]))
     assert response["Cache-Control"].startswith("max-age=0")
     assert response.json() | {"id": None} == {
@@ -192,7 +193,7 @@ def test_deleting_during_ingestion_stops_it_and_leaves_no_files(user, tmp_path, 
     dataset = Dataset.objects.create(owner=user, name="d")
     dataset.upload_path.parent.mkdir(parents=True, exist_ok=True)
     dataset_zip(dataset.upload_path, per_class=3)
-    real_writer = services.ProgressWriter.__call__
+    real_writer = job.ProgressWriter.__call__
 
     def delete_midway(self, fraction, message):
         if fraction > 0.1:
@@ -200,7 +201,7 @@ def test_deleting_during_ingestion_stops_it_and_leaves_no_files(user, tmp_path, 
         self.last_write = 0
         real_writer(self, fraction, message)
 
-    monkeypatch.setattr(services.ProgressWriter, "__call__", delete_midway)
-    assert services.ingest_dataset(dataset_id=dataset.id) == "deleted"
+    monkeypatch.setattr(job.ProgressWriter, "__call__", delete_midway)
+    assert job.ingest_dataset(dataset_id=dataset.id) == "deleted"
     assert not dataset.directory.exists() and not dataset.staging_directory.exists()
     assert not dataset.upload_path.exists()

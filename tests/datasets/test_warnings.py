@@ -72,7 +72,7 @@ def test_duplicate_entries_keep_the_first(ingest, tmp_path):
 
 
 def test_long_warning_lists_are_cut(ingest, settings, monkeypatch):
-    monkeypatch.setattr("platform_web.datasets.dataset_summary.MAX_WARNINGS", 5)
+    monkeypatch.setattr("worker.ingest.dataset_summary.MAX_WARNINGS", 5)
     entries = class_folders(per_class=2) | {f"cat/note{n}.txt": b"x" for n in range(9)}
     dataset = ingest(entries)
     assert len(dataset.warnings) == 6

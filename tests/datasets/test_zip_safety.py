@@ -5,9 +5,9 @@ import zipfile
 import pytest
 
 from platform_web.datasets.errors import IngestionError
-from platform_web.datasets.layouts import plan_layout
 from platform_web.datasets.zip_safety import ByteBudget, ZipLimits, extract_entry, unsafe_name_reason
 from tests.datasets.builders import write_zip
+from worker.ingest.layouts import plan_layout
 
 
 @pytest.mark.parametrize(

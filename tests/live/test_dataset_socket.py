@@ -66,8 +66,8 @@ async def test_refused_for_a_foreign_origin(redis_layer, user):
 
 
 async def test_real_ingestion_reports_progress_then_ready(redis_layer, user, settings, tmp_path):
-    from platform_web.datasets import services
     from tests.datasets.builders import dataset_zip
+    from worker.ingest import job
 
     settings.INGEST_PROCESSES = 1
     dataset = await sync_to_async(make_dataset)(user, status=Dataset.Status.PENDING, classes=[], image_count=0)
@@ -79,7 +79,7 @@ async def test_real_ingestion_reports_progress_then_ready(redis_layer, user, set
 
     def ingest():
         try:
-            return services.ingest_dataset(dataset_id=dataset.id)
+            return job.ingest_dataset(dataset_id=dataset.id)
         finally:
             connections.close_all()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from platform_web.studies import slot_queue
 from tests.studies.factories import ARCHITECTURES, make_ready_dataset
 
 
@@ -28,7 +29,5 @@ def dataset(user, db):
 def enqueued(monkeypatch):
     """Slot tasks sent to the broker, as (study id, slot) pairs, instead of sending them."""
     sent: list[tuple[str, int]] = []
-    from worker import study_tasks
-
-    monkeypatch.setattr(study_tasks.run_study_slot, "apply_async", lambda args, **kw: sent.append(tuple(args)))
+    monkeypatch.setattr(slot_queue, "send_slot", lambda study_id, slot: sent.append((study_id, slot)))
     return sent

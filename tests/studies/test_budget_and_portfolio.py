@@ -7,12 +7,12 @@ import uuid
 import optuna
 import pytest
 
-from platform_web.studies import budget
 from platform_web.studies.models import EpochMetric, Study, Trial
 from platform_web.studies.portfolio import portfolio_entries
-from platform_web.studies.pruning import make_pruner, schedule_points
 from platform_web.studies.space import build_space, default_form_values, suggest_config
 from tests.studies.factories import ARCHITECTURES, make_ready_dataset, tiny_space
+from worker.studies import budget
+from worker.studies.pruning import make_pruner, schedule_points
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

@@ -10,7 +10,6 @@ import pytest
 from django.utils import timezone
 
 from platform_web.studies.models import EpochMetric, Study, Trial
-from platform_web.studies.objective import MAX_SKIPS_IN_A_ROW, Objective
 from platform_web.studies.trainer_client import (
     TrainerBusy,
     TrainerClient,
@@ -19,6 +18,7 @@ from platform_web.studies.trainer_client import (
     UnknownTrainerTrial,
 )
 from tests.studies.factories import tiny_space
+from worker.studies.objective import MAX_SKIPS_IN_A_ROW, Objective
 
 
 def client_for(handler) -> TrainerClient:

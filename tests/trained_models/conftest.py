@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from platform_web.celery import app
 from tests.trained_models.builders import TrainedModel, install_trial, train_model
-from worker.celery_app import app
 
 torch.set_num_threads(1)  # the machine's cores are shared
 

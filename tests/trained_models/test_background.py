@@ -10,10 +10,10 @@ import pytest
 from django.urls import reverse
 from kombu.exceptions import OperationalError
 
+from platform_web.celery import app
 from platform_web.trained_models import background, services
 from platform_web.trained_models.files import export_file, model_dir
-from worker import model_tasks
-from worker.celery_app import app
+from worker import model_jobs, model_tasks
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,9 @@ def queue(settings, monkeypatch):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     sent: list[tuple[str, list]] = []
     for task in (model_tasks.evaluate_model_task, model_tasks.export_model_task):
-        monkeypatch.setattr(task, "apply_async", lambda args, _name=task.name, **kw: sent.append((_name, args)))
+        monkeypatch.setattr(
+            task, "apply_async", lambda args=(), kwargs=None, _name=task.name, **kw: sent.append((_name, list(args)))
+        )
     return sent
 
 
@@ -120,7 +122,7 @@ def test_plain_form_post_comes_back_to_the_page_that_refreshes_itself(alice_clie
 
 
 def test_a_failing_export_shows_its_message(alice_client, trial, monkeypatch):
-    monkeypatch.setattr(services, "EXPORT_TOLERANCE", -1.0)  # no export can be within a negative tolerance
+    monkeypatch.setattr(model_jobs, "EXPORT_TOLERANCE", -1.0)  # no export can be within a negative tolerance
     url = reverse("trained_models:export", args=[trial.study_id, 0, "onnx"])
     response = alice_client.post(url, follow=True)
     page = response.content.decode()
@@ -132,7 +134,7 @@ def test_a_failing_export_shows_its_message(alice_client, trial, monkeypatch):
     error = json.loads((model_dir(trial) / "onnx.error.json").read_text())
     assert error["model_sha256"] == trial.model_sha256
     # the failure is remembered, not retried by every poll; "Try again" runs it again
-    monkeypatch.setattr(services, "EXPORT_TOLERANCE", 1e-4)
+    monkeypatch.setattr(model_jobs, "EXPORT_TOLERANCE", 1e-4)
     assert alice_client.get(url).json()["state"] == "failed"
     again = alice_client.post(url, HTTP_ACCEPT="application/json")
     assert again.status_code == 200 and again.json()["state"] == "ready"
@@ -143,7 +145,7 @@ def test_an_internal_error_in_the_worker_is_shown_not_waited_for(alice_client, t
     def broken(*args, **kwargs):
         raise RuntimeError("out of cheese")
 
-    monkeypatch.setattr("trainer_api.engine.evaluate.evaluate_model", broken)
+    monkeypatch.setattr("worker.model_jobs.evaluate_model", broken)
     response = alice_client.get(reverse("trained_models:evaluation", args=[trial.study_id, 0]))
     assert response.status_code == 409
     assert "internal error (RuntimeError('out of cheese'))" in response.json()["error"]

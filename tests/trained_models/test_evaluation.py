@@ -13,12 +13,13 @@ from PIL import Image
 from platform_web.trained_models import services
 from platform_web.trained_models.files import sha256_of
 from tests.trained_models.builders import val_count
+from worker import model_jobs
 
 pytestmark = pytest.mark.django_db
 
 
 def test_confusion_matrix_sums_to_the_validation_count(trial):
-    result = services.evaluation_for(trial)
+    result = model_jobs.evaluation_for(trial)
     expected = val_count(trial.study.dataset.directory)
     assert expected == 12
     assert sum(sum(row) for row in result["confusion_matrix"]) == expected == result["val_count"]
@@ -33,13 +34,13 @@ def test_confusion_matrix_sums_to_the_validation_count(trial):
 
 
 def test_evaluation_is_computed_once_and_stored(trial, monkeypatch):
-    first = services.evaluation_for(trial)
+    first = model_jobs.evaluation_for(trial)
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("evaluated twice")
 
-    monkeypatch.setattr("trainer_api.engine.evaluate.evaluate_model", must_not_run)
-    assert services.evaluation_for(trial) == first
+    monkeypatch.setattr("worker.model_jobs.evaluate_model", must_not_run)
+    assert model_jobs.evaluation_for(trial) == first
 
 
 def test_evaluation_section_and_gallery(alice_client, trial):

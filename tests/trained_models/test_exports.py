@@ -6,12 +6,12 @@ import onnxruntime
 import pytest
 import torch
 
-from platform_web.trained_models import services
 from platform_web.trained_models.errors import ModelUnavailable
 from platform_web.trained_models.files import data_path, export_file
 from tests.trained_models.builders import train_model
 from trainer_api.engine.artefact import load_model
 from trainer_api.engine.export import ExportCheckFailed, export_onnx, export_torchscript, validation_inputs
+from worker import model_jobs
 
 TOLERANCE = 1e-4
 
@@ -42,8 +42,8 @@ def assert_matches(actual: torch.Tensor, expected: torch.Tensor) -> None:
 
 @pytest.mark.django_db
 def test_platform_exports_match_the_pth(trial):
-    onnx = services.export_model(trial, "onnx")
-    script = services.export_model(trial, "torchscript")
+    onnx = model_jobs.export_model(trial, "onnx")
+    script = model_jobs.export_model(trial, "torchscript")
     model_path = data_path(trial.model_path)
     expected, inputs = reference_and_inputs(model_path, trial.study.dataset.directory)
     assert inputs.shape[0] == 12  # every validation image of the tiny dataset
@@ -59,21 +59,21 @@ def test_platform_exports_match_the_pth(trial):
 
 @pytest.mark.django_db
 def test_export_is_made_once_and_cached(trial, monkeypatch):
-    first = services.export_model(trial, "onnx")
+    first = model_jobs.export_model(trial, "onnx")
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("exported twice")
 
-    monkeypatch.setattr("trainer_api.engine.export.export_onnx", must_not_run)
-    again = services.export_model(trial, "onnx")
+    monkeypatch.setattr("worker.model_jobs.export_onnx", must_not_run)
+    again = model_jobs.export_model(trial, "onnx")
     assert again.path == first.path and again.sha256 == first.sha256
 
 
 @pytest.mark.django_db
 def test_export_that_fails_its_check_is_not_offered(trial, monkeypatch):
-    monkeypatch.setattr(services, "EXPORT_TOLERANCE", -1.0)  # nothing can be within a negative tolerance
+    monkeypatch.setattr(model_jobs, "EXPORT_TOLERANCE", -1.0)  # nothing can be within a negative tolerance
     with pytest.raises(ModelUnavailable, match="was not offered: The ONNX model"):
-        services.export_model(trial, "onnx")
+        model_jobs.export_model(trial, "onnx")
     assert not export_file(trial, "onnx").available
     folder = data_path(trial.model_path).parent
     assert not list(folder.glob("*.onnx*")), "the failed export is deleted"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from platform_web.trained_models import services
 from tests.trained_models.snippet_runner import downloaded_with_snippet, run_snippet
+from worker import model_jobs
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +16,7 @@ def test_snippet_predicts_the_platforms_classes_on_the_validation_images(alice_c
     folder = tmp_path / "user"
     folder.mkdir()
     name = downloaded_with_snippet(alice_client, trial, folder)
-    evaluation = services.evaluation_for(trial)
+    evaluation = model_jobs.evaluation_for(trial)
     dataset_dir = Path(trial.study.dataset.directory)
     images = [dataset_dir / p for p in evaluation["paths"]]
     lines = run_snippet(folder, name, images)

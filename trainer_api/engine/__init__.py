@@ -1,42 +1,53 @@
 """The training engine: pure PyTorch (imports only torch, torchvision, numpy, PIL and the standard library).
 
 The API is documented in trainer_api/README.md; the names below are all a caller needs.
+They load on first use (PEP 562), so importing a torch-free part of the engine (the
+catalog, the config, the manifest, image reading, errors) never loads torch: the web
+process reads those and must stay without it.
 """
 
-from .architectures import ARCHITECTURES, IMAGENET_MEAN, IMAGENET_STD, ArchitectureSpec, architecture_info, build_model
-from .artefact import load_model
-from .cache import DatasetTensors, prepare_dataset
-from .config import EpochReport, TrialConfig, TrialResult
-from .devices import choose_amp_dtype, resolve_device
-from .errors import ConfigError, DatasetError, EngineError
-from .predict import predict, prepare_images
-from .snippet_text import SNIPPET_FILENAME, snippet_source
-from .speed import SpeedReport, measure_speed
-from .trial import run_trial
+from __future__ import annotations
 
-__all__ = [
-    "ARCHITECTURES",
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "ArchitectureSpec",
-    "ConfigError",
-    "DatasetError",
-    "DatasetTensors",
-    "EngineError",
-    "EpochReport",
-    "SNIPPET_FILENAME",
-    "SpeedReport",
-    "TrialConfig",
-    "TrialResult",
-    "architecture_info",
-    "build_model",
-    "choose_amp_dtype",
-    "load_model",
-    "measure_speed",
-    "predict",
-    "prepare_dataset",
-    "prepare_images",
-    "resolve_device",
-    "run_trial",
-    "snippet_source",
-]
+import importlib
+
+# Each public name and the module of the engine that defines it.
+_EXPORTS = {
+    "ARCHITECTURES": "catalog",
+    "IMAGENET_MEAN": "catalog",
+    "IMAGENET_STD": "catalog",
+    "ArchitectureSpec": "catalog",
+    "ConfigError": "errors",
+    "DatasetError": "errors",
+    "EngineError": "errors",
+    "EpochReport": "config",
+    "TrialConfig": "config",
+    "TrialResult": "config",
+    "SNIPPET_FILENAME": "snippet_text",
+    "snippet_source": "snippet_text",
+    "architecture_info": "architectures",
+    "build_model": "architectures",
+    "load_model": "artefact",
+    "DatasetTensors": "cache",
+    "prepare_dataset": "cache",
+    "choose_amp_dtype": "devices",
+    "resolve_device": "devices",
+    "predict": "inference",
+    "prepare_images": "inference",
+    "SpeedReport": "speed",
+    "measure_speed": "speed",
+    "run_trial": "trial",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

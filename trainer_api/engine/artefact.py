@@ -17,9 +17,9 @@ from torch import nn
 from .architectures import build_model
 from .checkpoint import atomic_write, sha256_file
 from .devices import ComputePlan
+from .model_header import METADATA_KEY
 
 MODEL_FORMAT_VERSION = 1
-_METADATA_KEY = "tune_metadata"
 
 
 def model_metadata(
@@ -67,7 +67,7 @@ def write_model_files(work_dir: Path, state_dict: dict[str, torch.Tensor], metad
     atomic_write(pth, lambda tmp: torch.save({**metadata, "state_dict": tensors}, tmp))
     atomic_write(
         st,
-        lambda tmp: safetensors.torch.save_file(tensors, str(tmp), metadata={_METADATA_KEY: json.dumps(metadata)}),
+        lambda tmp: safetensors.torch.save_file(tensors, str(tmp), metadata={METADATA_KEY: json.dumps(metadata)}),
     )
     return {
         "model_path": str(pth),
@@ -88,7 +88,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
     path = Path(path)
     if path.suffix == ".safetensors":
         with safetensors.safe_open(str(path), framework="pt") as handle:
-            metadata = json.loads(handle.metadata()[_METADATA_KEY])
+            metadata = json.loads(handle.metadata()[METADATA_KEY])
         state_dict = safetensors.torch.load_file(str(path))
     else:
         saved = torch.load(path, map_location="cpu", weights_only=True)

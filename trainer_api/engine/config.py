@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .catalog import ARCHITECTURES, architecture_options
 from .errors import ConfigError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -49,8 +50,6 @@ class TrialConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from .architectures import ARCHITECTURES, architecture_options  # late: architectures imports torch models
-
         spec = ARCHITECTURES.get(self.architecture)
         if spec is None:
             raise ConfigError(f"Unknown architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")

@@ -16,8 +16,8 @@ import torch
 from .artefact import load_model
 from .errors import DatasetError
 from .images import UnreadableImage, open_rgb
+from .inference import prepare_images
 from .manifest import read_manifest
-from .predict import prepare_images
 
 
 @torch.inference_mode()

@@ -22,8 +22,8 @@ from torch import nn
 from .artefact import load_model
 from .errors import EngineError
 from .images import UnreadableImage, open_rgb
+from .inference import prepare_images
 from .manifest import read_manifest
-from .predict import prepare_images
 
 ONNX_OPSET = 17
 

@@ -1,13 +1,40 @@
-"""Reading a ready dataset folder's manifest.json (the contract is in trainer_api/README.md)."""
+"""A ready dataset folder's manifest.json: written by ingestion, read by the engine (trainer_api/README.md).
+
+The one place that knows its fields and the split rule for images without a given split.
+Imports no torch.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import DatasetError
 from .splits import stratified_split
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+# A dataset without a given split keeps this fraction of each class for validation, always the same images.
+VALIDATION_FRACTION = 0.2
+SPLIT_SEED = 0
+
+
+def generated_split(labels: list[int]) -> list[str]:
+    """ "train"/"val" for each label: the split of a dataset that came without one (stratified, seeded)."""
+    return stratified_split(labels, VALIDATION_FRACTION, seed=SPLIT_SEED)
+
+
+def write_manifest(folder: str | Path, *, content_hash: str, classes: list[str], split_source: str,
+                   items: list[dict]) -> None:  # fmt: skip
+    """Write `<folder>/manifest.json` atomically. `items`: {"path", "label", "split", "width", "height"} each."""
+    manifest = {"format": MANIFEST_FORMAT, "content_hash": content_hash, "classes": classes,
+                "split_source": split_source, "items": items}  # fmt: skip
+    temporary = Path(folder) / f"{MANIFEST_NAME}.tmp"
+    with open(temporary, "w", encoding="utf-8") as out:
+        json.dump(manifest, out, ensure_ascii=False, separators=(",", ":"))
+    os.replace(temporary, Path(folder) / MANIFEST_NAME)
 
 
 @dataclass(frozen=True)
@@ -26,11 +53,11 @@ class Manifest:
 def read_manifest(dataset_dir: str | Path) -> Manifest:
     """Load and check `<dataset_dir>/manifest.json`; raise DatasetError with the reason when unusable.
 
-    Items without a `split` get one from `stratified_split(labels, 0.2, seed=0)` (the
-    same rule ingestion uses), so a manifest that omits splits still trains reproducibly.
+    Items without a `split` get one from `generated_split` (the rule ingestion uses), so
+    a manifest that omits splits still trains reproducibly.
     """
     root = Path(dataset_dir)
-    path = root / "manifest.json"
+    path = root / MANIFEST_NAME
     if not path.is_file():
         raise DatasetError(f"No dataset at {root}: manifest.json is missing")
     try:
@@ -66,7 +93,7 @@ def read_manifest(dataset_dir: str | Path) -> Manifest:
         splits.append(item.get("split"))
     split_source = str(data.get("split_source") or "given")
     if any(s not in ("train", "val") for s in splits):
-        splits = stratified_split(labels, 0.2, seed=0)
+        splits = generated_split(labels)
         split_source = "generated"
     for name in ("train", "val"):
         if name not in splits:

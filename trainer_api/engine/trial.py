@@ -88,7 +88,12 @@ def run_trial(
 
 
 class _Trial:
-    """The pieces of one running trial; `run` is the epoch loop."""
+    """The pieces of one running trial; `run` is the epoch loop.
+
+    Over 200 lines because the loop's parts (model, optimiser, scheduler, scaler,
+    checkpoints, the best state) change together every epoch; the steps themselves
+    are in `loop.py`, `optim.py`, `checkpoint.py` and `artefact.py`.
+    """
 
     def __init__(
         self, config: TrialConfig, data: DatasetTensors, plan: ComputePlan, work_dir: Path, weights_dir

@@ -6,8 +6,6 @@ The manifest follows "The dataset on disk" in trainer_api/README.md.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import statistics
 from collections import Counter
 from collections.abc import Callable
@@ -17,11 +15,10 @@ from pathlib import Path
 from PIL import ImageOps
 
 from platform_web.datasets.errors import IngestionError
-from platform_web.datasets.layouts import LayoutPlan, check_same_classes
 from trainer_api.engine.images import UnreadableImage, open_rgb
-from trainer_api.engine.splits import stratified_split
+from trainer_api.engine.manifest import generated_split, write_manifest
+from worker.ingest.layouts import LayoutPlan, check_same_classes
 
-MANIFEST_FORMAT = 1
 THUMBS_PER_CLASS = 6
 THUMB_SIZE = 96
 IMBALANCE_RATIO = 5.0
@@ -77,7 +74,7 @@ def summarise(
         )
         splits = [item.split for item in items]
     else:
-        splits = stratified_split([index[item.class_name] for item in items], 0.2, seed=0)
+        splits = generated_split([index[item.class_name] for item in items])
 
     class_counts = {name: {"train": 0, "val": 0} for name in classes}
     for item, split in zip(items, splits, strict=True):
@@ -88,7 +85,11 @@ def summarise(
     thumbnails = _write_thumbnails(items, classes, work_dir, warnings)
     on_progress(start + (1 - start) * 0.8, "Writing the manifest")
     content_hash = _content_hash(items)
-    _write_manifest(work_dir, content_hash, classes, plan.split_source, items, splits, index)
+    write_manifest(
+        work_dir, content_hash=content_hash, classes=classes, split_source=plan.split_source,
+        items=[{"path": i.path, "label": index[i.class_name], "split": s, "width": i.width, "height": i.height}
+               for i, s in zip(items, splits, strict=True)],
+    )  # fmt: skip
     train_count = splits.count("train")
     return IngestResult(
         classes=classes,
@@ -179,23 +180,6 @@ def _content_hash(items: list[Item]) -> str:
     for item in items:
         digest.update(item.path.encode("utf-8") + b"\0" + item.digest)
     return digest.hexdigest()
-
-
-def _write_manifest(work_dir, content_hash, classes, split_source, items, splits, index) -> None:
-    manifest = {
-        "format": MANIFEST_FORMAT,
-        "content_hash": content_hash,
-        "classes": classes,
-        "split_source": split_source,
-        "items": [
-            {"path": i.path, "label": index[i.class_name], "split": s, "width": i.width, "height": i.height}
-            for i, s in zip(items, splits, strict=True)
-        ],
-    }
-    temporary = work_dir / "manifest.json.tmp"
-    with open(temporary, "w", encoding="utf-8") as out:
-        json.dump(manifest, out, ensure_ascii=False, separators=(",", ":"))
-    os.replace(temporary, work_dir / "manifest.json")
 
 
 def _cap(warnings: list[dict]) -> list[dict]:

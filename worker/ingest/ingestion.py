@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from platform_web.datasets.dataset_summary import IngestResult, Item, summarise
 from platform_web.datasets.errors import IngestionError
-from platform_web.datasets.image_checks import CheckResult, ImageChecker, default_processes
-from platform_web.datasets.layouts import Candidate, plan_layout
 from platform_web.datasets.zip_safety import ByteBudget, ZipLimits, check_entries, extract_entry, open_zip
+from worker.ingest.dataset_summary import IngestResult, Item, summarise
+from worker.ingest.image_checks import CheckResult, ImageChecker, default_processes
+from worker.ingest.layouts import Candidate, plan_layout
 
 ProgressCallback = Callable[[float, str], None]
 

@@ -33,9 +33,8 @@ from dataclasses import dataclass, field
 import optuna
 from django.db import close_old_connections
 
-from platform_web.studies import budget, conf, progress, records
+from platform_web.studies import conf, progress, records
 from platform_web.studies.models import Study, Trial
-from platform_web.studies.pruning import schedule_points
 from platform_web.studies.recovery import enqueue_retry
 from platform_web.studies.space import set_epochs, suggest_config
 from platform_web.studies.trainer_client import (
@@ -47,6 +46,8 @@ from platform_web.studies.trainer_client import (
     UnknownTrainerTrial,
     dataset_path_for,
 )
+from worker.studies import budget
+from worker.studies.pruning import schedule_points
 
 LEASE_LOST = "This worker lost its slot lease (it stalled or lost Redis); another worker took the study over."
 
@@ -68,7 +69,13 @@ class Outcome:
 
 
 class Objective:
-    """Callable for `optuna.Study.optimize`: runs one trial of `study_id` on the training service."""
+    """Callable for `optuna.Study.optimize`: runs one trial of `study_id` on the training service.
+
+    Over 200 lines because one trial's life is one sequence that shares its state (the
+    Optuna trial, the row, the trainer key, the last accuracy): size it, start it,
+    follow its events, prune or cancel, conclude. The pure parts live elsewhere
+    (`budget.py`, `pruning.py`, `records.py`).
+    """
 
     def __init__(self, study_id, slot: int, client: TrainerClient, lease=None) -> None:
         self.study_id = study_id

@@ -1,4 +1,8 @@
-"""The Celery application. Settings come from Django's settings (CELERY_*)."""
+"""The Celery application, shared by the web (which queues tasks by name) and the worker (which runs them).
+
+Settings come from Django's settings (CELERY_*). The task modules are the worker's
+(`include`); the web never imports them: `send_task`/`signature` by task name.
+"""
 
 import os
 
