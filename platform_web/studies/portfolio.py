@@ -16,8 +16,6 @@ most `max_epochs`); without a time budget an entry runs the middle of the epoch 
 
 from __future__ import annotations
 
-from platform_web.studies.space import has_width
-
 # bn_cnn has no stem pooling and small_resnet none at or below this size: there bn_cnn is about
 # twice as fast per epoch (bench/portfolio.py); above it small_resnet's stem pooling makes it the faster.
 SMALL_INPUT = 40
@@ -77,7 +75,7 @@ def project(template: dict, space: dict) -> dict | None:
         return None
     if len(space["input_sizes"]) > 1:
         params["input_size"] = max(sizes)  # the largest chosen size: the portfolio is about accuracy
-    if has_width(space, arch):
+    if arch in space.get("arch_depths", {}):  # a family with width and depth settings
         if space["widths"][0] != space["widths"][1]:
             params["width"] = int(round(_clamp(template.get("width", 32), space["widths"])))
         low, high = space["arch_depths"][arch]

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import math
 
+from platform_web.studies.portfolio import portfolio_entries
+
 INPUT_SIZES = (16, 24, 28, 32, 48, 64, 96, 128, 160, 224)
 BATCH_SIZES = (16, 32, 64, 128, 256)
 OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD with momentum"}
@@ -140,8 +142,6 @@ def default_form_values(*, dataset, device_type: str, architectures: list[dict])
 
 def build_space(values: dict, architectures: list[dict]) -> dict:
     """The stored space from the form's cleaned values (already validated)."""
-    from platform_web.studies.portfolio import portfolio_entries  # the portfolio is drawn from the space
-
     info = {a["name"]: a for a in architectures}
     chosen = list(values["architectures"])
     space = {
