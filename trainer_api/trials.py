@@ -11,6 +11,7 @@ from the engine's last checkpoint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
@@ -32,7 +33,6 @@ from trainer_api.trial_files import append_event, read_events, read_state, rewri
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10.0
-POLL_SECONDS = 0.25
 INTERRUPTED = (
     "The training service stopped while this trial was running (it was killed or restarted). "
     "POST the same key again to resume it from its last checkpoint."
@@ -95,6 +95,8 @@ class TrialRegistry:
         self._speeds: dict[tuple, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._speed_lock = threading.Lock()
+        # Followers waiting for a trial's next event: (their event loop, their asyncio.Event).
+        self._followers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
         self._closing = False
         self.heartbeat_seconds = HEARTBEAT_SECONDS
 
@@ -136,19 +138,36 @@ class TrialRegistry:
         While no event comes, a `{"type": "heartbeat"}` line (no offset) every `heartbeat_seconds`
         lets the client tell a quiet trial from a dead connection.
         """
-        last_line = time.monotonic()
-        while True:
-            events, done = self.events_since(key, offset)
-            for event in events:
-                yield json.dumps(event) + "\n"
-                offset = event["offset"] + 1
-                last_line = time.monotonic()
-            if done:
-                return
-            if time.monotonic() - last_line >= self.heartbeat_seconds:
-                yield '{"type": "heartbeat"}\n'
-                last_line = time.monotonic()
-            await asyncio.sleep(POLL_SECONDS)
+        follower = (asyncio.get_running_loop(), asyncio.Event())
+        with self._lock:
+            self._followers.add(follower)
+        try:
+            last_line = time.monotonic()
+            while True:
+                follower[1].clear()  # before reading: an event appended after the read sets it again
+                events, done = self.events_since(key, offset)
+                for event in events:
+                    yield json.dumps(event) + "\n"
+                    offset = event["offset"] + 1
+                    last_line = time.monotonic()
+                if done:
+                    return
+                quiet = self.heartbeat_seconds - (time.monotonic() - last_line)
+                if quiet <= 0:
+                    yield '{"type": "heartbeat"}\n'
+                    last_line = time.monotonic()
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(follower[1].wait(), timeout=quiet)
+        finally:
+            with self._lock:
+                self._followers.discard(follower)
+
+    def _wake_followers(self) -> None:
+        """Tell every follower that events were appended or a trial stopped (call with the lock held)."""
+        for loop, event in self._followers:
+            with contextlib.suppress(RuntimeError):  # a loop that has closed has no follower left to wake
+                loop.call_soon_threadsafe(event.set)
 
     def retry_after(self) -> int:
         """Seconds until a slot is likely free, from the running trials' epoch times (30 s without any)."""
@@ -237,6 +256,7 @@ class TrialRegistry:
             for trial in trials:
                 trial.interrupted = not trial.cancel_requested
                 trial.stop.set()
+            self._wake_followers()
         deadline = time.monotonic() + timeout
         for trial in trials:
             if trial.thread is not None:
@@ -331,6 +351,7 @@ class TrialRegistry:
             trial.events.append(event)
             trial.epochs_done = int(report.epoch)
             write_state(trial.work_dir, trial.stored())
+            self._wake_followers()
 
     def _finish(self, trial: LiveTrial, state: str, error: str | None, result: dict | None = None) -> None:
         with self._lock:
@@ -340,6 +361,7 @@ class TrialRegistry:
                 self._record_finish(trial.work_dir, stored, trial.events)
             finally:  # even when the disk refuses the write, the slot is freed
                 self._live.pop(trial.key, None)
+                self._wake_followers()
 
     def _record_finish(self, work_dir: Path, stored: dict[str, Any], events: list[dict[str, Any]]) -> None:
         write_state(work_dir, stored)

@@ -10,17 +10,16 @@ are absolute).
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import defaultdict
 
 from django.core.cache import cache
 from django.db import transaction
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from platform_web.studies.models import EpochMetric, Study, Trial
 from platform_web.studies.progress import progress_payload
+from platform_web.studies.serializers import finite, iso, trial_data
 
 log = logging.getLogger(__name__)
 
@@ -37,47 +36,9 @@ def owned_study(user, study_id) -> Study | None:
     return Study.objects.filter(pk=study_id, owner=user).first()
 
 
-def trial_links(trial: Trial) -> dict:
-    """The trial's model page and `.pth` download (empty for a trial without a kept model)."""
-    if not trial.model_path or trial.state != Trial.State.COMPLETED:
-        return {"download_url": "", "model_url": ""}
-    key = {"study_id": trial.study_id, "number": trial.number}
-    try:
-        return {
-            "download_url": reverse("trained_models:download", kwargs={**key, "kind": "pth"}),
-            "model_url": reverse("trained_models:model", kwargs=key),
-        }
-    except NoReverseMatch:
-        return {"download_url": f"/studies/{trial.study_id}/trials/{trial.number}/download.pth", "model_url": ""}
-
-
-def _iso(value) -> str | None:
-    return value.isoformat() if value else None
-
-
 def trial_row(trial: Trial, epochs: list[list]) -> dict:
-    """One trial as the page shows it: parameters, state, value and its per-epoch curves."""
-    end = trial.finished_at
-    duration = (end - trial.started_at).total_seconds() if end and trial.started_at else None
-    return {
-        "number": trial.number,
-        "state": trial.state,
-        "params": trial.params,
-        "value": _finite(trial.value),
-        "best_epoch": trial.best_epoch,
-        "epochs_planned": trial.epochs_planned,
-        "epochs_done": max(trial.epochs_done, len(epochs)),
-        "train_seconds": _finite(trial.train_seconds),
-        "duration_seconds": duration,
-        "started_at": _iso(trial.started_at),
-        "finished_at": _iso(trial.finished_at),
-        "param_count": trial.param_count,
-        "error": trial.error,
-        "retry_of": trial.retry_of,
-        **trial_links(trial),
-        # [epoch, val_accuracy, val_loss] per epoch, in order.
-        "epochs": epochs,
-    }
+    """One trial as the page shows it: `serializers.trial_data` and its curves ([epoch, val_accuracy, val_loss])."""
+    return {**trial_data(trial), "epochs_done": max(trial.epochs_done, len(epochs)), "epochs": epochs}
 
 
 def best_so_far(trials: list[dict]) -> list[list]:
@@ -104,11 +65,11 @@ def study_summary(study: Study) -> dict:
         "timeout_seconds": study.timeout_seconds,
         "parallel_trials": study.parallel_trials,
         "best_trial": best.number if best else None,
-        "best_value": _finite(best.value) if best else None,
+        "best_value": finite(best.value) if best else None,
         "error": study.error,
-        "created_at": _iso(study.created_at),
-        "started_at": _iso(study.started_at),
-        "finished_at": _iso(study.finished_at),
+        "created_at": iso(study.created_at),
+        "started_at": iso(study.started_at),
+        "finished_at": iso(study.finished_at),
     }
 
 
@@ -125,7 +86,7 @@ def study_snapshot(study_id) -> dict:
             .values_list("trial_id", "epoch", "val_accuracy", "val_loss")
         )
         for trial_id, epoch, val_accuracy, val_loss in metrics:
-            curves[trial_id].append([epoch, _finite(val_accuracy), _finite(val_loss)])
+            curves[trial_id].append([epoch, finite(val_accuracy), finite(val_loss)])
     rows = [trial_row(t, curves.get(t.pk, [])) for t in trials]
     importance = param_importance(study_id, trials)
     return {
@@ -141,13 +102,6 @@ def study_snapshot(study_id) -> dict:
         "importance_based_on": importance["based_on"],
         "importance_needs": MIN_TRIALS_FOR_IMPORTANCE,
     }
-
-
-def _finite(value):
-    """JSON has no NaN/Infinity (a diverged trial's loss): send null instead."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return None
-    return value
 
 
 def param_importance(study_id, trials: list[Trial] | None = None) -> dict:

@@ -21,8 +21,6 @@ Floats that are not finite (a diverged loss) are sent and stored as null.
 
 from __future__ import annotations
 
-import math
-
 from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
@@ -30,6 +28,7 @@ from django.utils import timezone
 from platform_web.studies.events import record_event
 from platform_web.studies.models import EpochMetric, Study, Trial
 from platform_web.studies.progress import estimate_eta, progress_payload
+from platform_web.studies.serializers import finite, trial_data
 
 EPOCH_FIELDS = (
     "train_loss",
@@ -48,33 +47,6 @@ FINAL_TRIAL_STATES = (
     Trial.State.CANCELLED,
     Trial.State.SKIPPED,
 )
-
-
-def finite(value):
-    """The number, or None when it is missing, NaN or infinite (JSON has no NaN)."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def trial_payload(trial: Trial) -> dict:
-    """What a trial's final event carries."""
-    return {
-        "number": trial.number,
-        "state": trial.state,
-        "value": finite(trial.value),
-        "best_epoch": trial.best_epoch,
-        "epochs_done": trial.epochs_done,
-        "epochs_planned": trial.epochs_planned,
-        "train_seconds": finite(trial.train_seconds),
-        "error": trial.error,
-        "params": trial.params,
-        "retry_of": trial.retry_of,
-    }
 
 
 def set_state(study_id, state: str, *, error: str = "", only_from: tuple[str, ...] | None = None) -> bool:
@@ -209,7 +181,7 @@ def trial_finished(trial: Trial, state: str, *, value=None, error: str = "", res
         if result.get("epochs_run"):
             trial.epochs_done = max(trial.epochs_done, int(result["epochs_run"]))
         trial.save()
-        record_event(study_id=trial.study_id, type=f"trial.{state}", payload=trial_payload(trial))
+        record_event(study_id=trial.study_id, type=f"trial.{state}", payload=trial_data(trial))
         if state == Trial.State.COMPLETED:
             _update_best(trial)
         record_progress(trial.study_id)

@@ -9,6 +9,7 @@ from django.http import Http404
 
 from platform_web.studies import progress
 from platform_web.studies.models import Study, Trial
+from platform_web.studies.serializers import epoch_data, trial_data
 from platform_web.studies.trainer_client import TrainerClient, TrainerError
 from trainer_api.engine.catalog import ARCHITECTURES
 
@@ -97,32 +98,5 @@ def study_summary(study: Study) -> dict:
 
 
 def trial_summary(trial: Trial) -> dict:
-    """One trial for the JSON API."""
-    return {
-        "number": trial.number,
-        "state": trial.state,
-        "params": trial.params,
-        "value": trial.value,
-        "best_epoch": trial.best_epoch,
-        "epochs_planned": trial.epochs_planned,
-        "epochs_done": trial.epochs_done,
-        "train_seconds": trial.train_seconds,
-        "latency_ms_batch1": trial.latency_ms_batch1,
-        "param_count": trial.param_count,
-        "model_path": trial.model_path,
-        "error": trial.error,
-        "retry_of": trial.retry_of,
-        "started_at": trial.started_at.isoformat() if trial.started_at else None,
-        "finished_at": trial.finished_at.isoformat() if trial.finished_at else None,
-        "epochs": [
-            {
-                "epoch": m.epoch,
-                "train_loss": m.train_loss,
-                "train_accuracy": m.train_accuracy,
-                "val_loss": m.val_loss,
-                "val_accuracy": m.val_accuracy,
-                "seconds": m.seconds,
-            }
-            for m in trial.epochs.all()
-        ],  # fmt: skip
-    }
+    """One trial for the JSON API: `serializers.trial_data` with every epoch's figures."""
+    return {**trial_data(trial), "epochs": [epoch_data(m) for m in trial.epochs.all()]}

@@ -36,6 +36,7 @@ from django.db import close_old_connections
 from platform_web.studies import conf, progress, records
 from platform_web.studies.models import Study, Trial
 from platform_web.studies.recovery import enqueue_retry
+from platform_web.studies.serializers import finite
 from platform_web.studies.space import set_epochs, suggest_config
 from platform_web.studies.trainer_client import (
     TrainerBusy,
@@ -314,7 +315,7 @@ class Objective:
                 "diverged",
                 error=f"The loss became NaN or infinite in epoch {epoch}: the learning rate is probably too high.",
             )
-        accuracy = records.finite(event.get("val_accuracy"))
+        accuracy = finite(event.get("val_accuracy"))
         accuracy = accuracy if accuracy is not None else 0.0
         epochs = int(event.get("epochs") or row.epochs_planned or epoch)
         previous = self._last_accuracy.get(row.pk)
@@ -341,7 +342,7 @@ class Objective:
         result = event.get("result") or {}
         error = event.get("error") or result.get("message") or ""
         if state in ("completed", "early_stopped"):
-            return Outcome("completed", value=records.finite(result.get("best_val_accuracy")), result=result)
+            return Outcome("completed", value=finite(result.get("best_val_accuracy")), result=result)
         if state == "diverged":
             return Outcome("diverged", error=error or "The training diverged.", result=result)
         if state == "cancelled":

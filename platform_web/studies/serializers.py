@@ -1,0 +1,80 @@
+"""One trial and one epoch as JSON: the live events, the live page's snapshot and the JSON API all send these.
+
+Numbers go through `finite` (JSON has no NaN or Infinity: a diverged trial's loss is
+null); times are ISO 8601.
+"""
+
+from __future__ import annotations
+
+import math
+
+from django.urls import NoReverseMatch, reverse
+
+from platform_web.studies.models import EpochMetric, Trial
+
+
+def finite(value):
+    """The number, or None when it is missing, NaN or infinite (JSON has no NaN)."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def iso(value) -> str | None:
+    """A datetime as ISO 8601, or None."""
+    return value.isoformat() if value else None
+
+
+def trial_links(trial: Trial) -> dict:
+    """The trial's model page and `.pth` download (empty for a trial without a kept model)."""
+    if not trial.model_path or trial.state != Trial.State.COMPLETED:
+        return {"download_url": "", "model_url": ""}
+    key = {"study_id": trial.study_id, "number": trial.number}
+    try:
+        return {
+            "download_url": reverse("trained_models:download", kwargs={**key, "kind": "pth"}),
+            "model_url": reverse("trained_models:model", kwargs=key),
+        }
+    except NoReverseMatch:
+        return {"download_url": f"/studies/{trial.study_id}/trials/{trial.number}/download.pth", "model_url": ""}
+
+
+def trial_data(trial: Trial) -> dict:
+    """One trial: parameters, state, value, schedule, timings, size and links (its epochs apart)."""
+    end = trial.finished_at
+    duration = (end - trial.started_at).total_seconds() if end and trial.started_at else None
+    return {
+        "number": trial.number,
+        "state": trial.state,
+        "params": trial.params,
+        "value": finite(trial.value),
+        "best_epoch": trial.best_epoch,
+        "epochs_planned": trial.epochs_planned,
+        "epochs_done": trial.epochs_done,
+        "train_seconds": finite(trial.train_seconds),
+        "duration_seconds": duration,
+        "started_at": iso(trial.started_at),
+        "finished_at": iso(trial.finished_at),
+        "latency_ms_batch1": finite(trial.latency_ms_batch1),
+        "param_count": trial.param_count,
+        "model_path": trial.model_path,
+        "error": trial.error,
+        "retry_of": trial.retry_of,
+        **trial_links(trial),
+    }
+
+
+def epoch_data(metric: EpochMetric) -> dict:
+    """One epoch of a trial, every recorded figure."""
+    return {
+        "epoch": metric.epoch,
+        "train_loss": finite(metric.train_loss),
+        "train_accuracy": finite(metric.train_accuracy),
+        "val_loss": finite(metric.val_loss),
+        "val_accuracy": finite(metric.val_accuracy),
+        "seconds": finite(metric.seconds),
+    }
