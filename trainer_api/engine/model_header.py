@@ -40,7 +40,8 @@ def check_pth_archive(pth_path: str | Path) -> None:
     path = Path(pth_path)
     try:
         with zipfile.ZipFile(path) as archive:
-            if not any(name.endswith("data.pkl") for name in archive.namelist()):
-                raise EngineError(f"{path.name} cannot be read as a model file: it is not a PyTorch archive")
-    except (OSError, zipfile.BadZipFile) as e:
-        raise EngineError(f"{path.name} cannot be read as a model file: it is not a PyTorch archive") from e
+            if any(name.endswith("data.pkl") for name in archive.namelist()):
+                return
+    except (OSError, zipfile.BadZipFile):
+        pass
+    raise EngineError(f"{path.name} cannot be read as a model file: it is not a PyTorch archive")
