@@ -7,6 +7,7 @@ import torch
 
 from platform_web.celery import app
 from tests.trained_models.builders import TrainedModel, install_trial, train_model
+from worker import model_tasks  # noqa: F401 - registers the tasks, as a worker does: eager runs need them
 
 torch.set_num_threads(1)  # the machine's cores are shared
 
