@@ -7,6 +7,7 @@ from functools import wraps
 from django.http import JsonResponse
 
 from platform_web.studies import selectors
+from platform_web.studies.serializers import study_data
 
 
 def api_login_required(view):
@@ -24,13 +25,13 @@ def api_login_required(view):
 @api_login_required
 def studies(request):
     """GET /api/studies/: every study of the user, newest first."""
-    return JsonResponse({"studies": [selectors.study_summary(s) for s in selectors.user_studies(request.user)]})
+    return JsonResponse({"studies": [study_data(s) for s in selectors.user_studies(request.user)]})
 
 
 @api_login_required
 def study(request, study_id):
     """GET /api/studies/<id>/: one study with its progress and best trial (404 if not the user's)."""
-    return JsonResponse(selectors.study_summary(selectors.study_for_owner(request.user, study_id)))
+    return JsonResponse(study_data(selectors.study_for_owner(request.user, study_id)))
 
 
 @api_login_required

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from platform_web.studies.models import EpochMetric, Study, Trial
 from platform_web.studies.progress import progress_payload
-from platform_web.studies.serializers import finite, iso, trial_data
+from platform_web.studies.serializers import finite, study_data, trial_data
 
 log = logging.getLogger(__name__)
 
@@ -53,31 +53,11 @@ def best_so_far(trials: list[dict]) -> list[list]:
     return series
 
 
-def study_summary(study: Study) -> dict:
-    """The study's header: state, budget and best trial (progress is in `progress`, as events send it)."""
-    best = study.best_trial
-    return {
-        "id": str(study.id),
-        "name": study.name,
-        "state": study.state,
-        "state_label": study.get_state_display(),
-        "n_trials": study.n_trials,
-        "timeout_seconds": study.timeout_seconds,
-        "parallel_trials": study.parallel_trials,
-        "best_trial": best.number if best else None,
-        "best_value": finite(best.value) if best else None,
-        "error": study.error,
-        "created_at": iso(study.created_at),
-        "started_at": iso(study.started_at),
-        "finished_at": iso(study.finished_at),
-    }
-
-
 def study_snapshot(study_id) -> dict:
     """Everything the live page draws, as of the returned `seq` (or newer)."""
     with transaction.atomic():
         seq = Study.objects.values_list("last_event_seq", flat=True).get(pk=study_id)
-        study = Study.objects.select_related("best_trial").get(pk=study_id)
+        study = Study.objects.select_related("best_trial", "dataset").get(pk=study_id)
         trials = list(Trial.objects.filter(study_id=study_id).order_by("number"))
         curves: dict[int, list[list]] = defaultdict(list)
         metrics = (
@@ -93,9 +73,8 @@ def study_snapshot(study_id) -> dict:
         "type": "snapshot",
         "seq": seq,
         "server_time": timezone.now().isoformat(),
-        "study": study_summary(study),
-        # The same shape as the `study.progress` event's payload.
-        "progress": progress_payload(study),
+        "study": study_data(study),
+        "progress": progress_payload(study),  # also in "study"; here as the `study.progress` event sends it
         "trials": rows,
         "best_so_far": best_so_far(rows),
         "importance": importance["importance"],

@@ -7,7 +7,6 @@ import logging
 from django.core.cache import cache
 from django.http import Http404
 
-from platform_web.studies import progress
 from platform_web.studies.models import Study, Trial
 from platform_web.studies.serializers import epoch_data, trial_data
 from platform_web.studies.trainer_client import TrainerClient, TrainerError
@@ -64,37 +63,6 @@ def trainer_capabilities() -> dict:
                       "widths": list(a.widths) if a.widths else None, "depths": list(a.depths) if a.depths else None}
                      for a in ARCHITECTURES.values()]  # fmt: skip
     return {"device_type": "cpu", "device": "unknown", "architectures": architectures, "reachable": False}
-
-
-def study_summary(study: Study) -> dict:
-    """The study as the JSON API and the status endpoint show it."""
-    best = study.best_trial
-    return {
-        "id": str(study.pk),
-        "name": study.name,
-        "dataset": {"id": str(study.dataset_id), "name": study.dataset.name},
-        "state": study.state,
-        "error": study.error,
-        "n_trials": study.n_trials,
-        "timeout_seconds": study.timeout_seconds,
-        "parallel_trials": study.parallel_trials,
-        "sampler": study.sampler,
-        "pruner": study.pruner,
-        "seed": study.seed,
-        "space": {k: v for k, v in study.space.items() if k != "arch_min_input"},
-        "progress": progress.progress_payload(study),
-        "best_trial": None
-        if best is None
-        else {
-            "number": best.number,
-            "value": best.value,
-            "params": best.params,
-            "model_path": best.model_path,
-        },  # fmt: skip
-        "created_at": study.created_at.isoformat(),
-        "started_at": study.started_at.isoformat() if study.started_at else None,
-        "finished_at": study.finished_at.isoformat() if study.finished_at else None,
-    }
 
 
 def trial_summary(trial: Trial) -> dict:

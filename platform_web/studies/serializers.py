@@ -1,4 +1,4 @@
-"""One trial and one epoch as JSON: the live events, the live page's snapshot and the JSON API all send these.
+"""One study, one trial and one epoch as JSON: the live events, the live page's snapshot and the JSON API send these.
 
 Numbers go through `finite` (JSON has no NaN or Infinity: a diverged trial's loss is
 null); times are ISO 8601.
@@ -10,7 +10,8 @@ import math
 
 from django.urls import NoReverseMatch, reverse
 
-from platform_web.studies.models import EpochMetric, Trial
+from platform_web.studies.models import EpochMetric, Study, Trial
+from platform_web.studies.progress import progress_payload
 
 
 def finite(value):
@@ -27,6 +28,33 @@ def finite(value):
 def iso(value) -> str | None:
     """A datetime as ISO 8601, or None."""
     return value.isoformat() if value else None
+
+
+def study_data(study: Study) -> dict:
+    """One study: settings, space, state, progress (as the `study.progress` event sends it) and best trial."""
+    best = study.best_trial
+    return {
+        "id": str(study.pk),
+        "name": study.name,
+        "dataset": {"id": str(study.dataset_id), "name": study.dataset.name},
+        "state": study.state,
+        "state_label": study.get_state_display(),
+        "error": study.error,
+        "n_trials": study.n_trials,
+        "timeout_seconds": study.timeout_seconds,
+        "parallel_trials": study.parallel_trials,
+        "sampler": study.sampler,
+        "pruner": study.pruner,
+        "seed": study.seed,
+        "space": {k: v for k, v in study.space.items() if k != "arch_min_input"},
+        "progress": progress_payload(study),
+        "best_trial": None
+        if best is None
+        else {"number": best.number, "value": finite(best.value), "params": best.params, "model_path": best.model_path},
+        "created_at": iso(study.created_at),
+        "started_at": iso(study.started_at),
+        "finished_at": iso(study.finished_at),
+    }
 
 
 def trial_links(trial: Trial) -> dict:

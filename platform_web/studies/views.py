@@ -1,4 +1,4 @@
-"""Study pages: list, new (from a dataset, or as a copy), detail with controls, and the status JSON it polls."""
+"""Study pages: list, new (from a dataset, or as a copy), detail with controls, and the live snapshot over HTTP."""
 
 from __future__ import annotations
 
@@ -6,12 +6,11 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from platform_web.datasets.models import Dataset
-from platform_web.studies import selectors, services
+from platform_web.studies import live, selectors, services
 from platform_web.studies.forms import StudyForm
 from platform_web.studies.progress import progress_payload
 from platform_web.studies.space import build_space, default_form_values, form_values_from_space
@@ -74,25 +73,18 @@ def study_new(request, dataset_id):
 @login_required
 def study_detail(request, study_id):
     study = selectors.study_for_owner(request.user, study_id)
-    trials = selectors.study_trials(study)
     return render(
         request,
         "studies/detail.html",
-        {"study": study, "trials": trials, "progress": progress_payload(study), "controls": _controls(study)},
+        {"study": study, "progress": progress_payload(study), "controls": _controls(study)},
     )
 
 
 @login_required
-def study_status(request, study_id):
-    """What the detail page polls: state, progress, best trial and the trial table's rows as HTML."""
+def study_snapshot(request, study_id):
+    """The live page's snapshot over HTTP, for when its WebSocket cannot connect (the same JSON the socket sends)."""
     study = selectors.study_for_owner(request.user, study_id)
-    trials = selectors.study_trials(study)
-    summary = selectors.study_summary(study)
-    summary["state_label"] = study.get_state_display()
-    summary["trials_html"] = render_to_string("studies/_trials.html", {"study": study, "trials": trials}, request)
-    summary["best_html"] = render_to_string("studies/_best.html", {"study": study}, request)
-    summary["controls"] = _controls(study)
-    return JsonResponse(summary)
+    return JsonResponse(live.study_snapshot(study.pk))
 
 
 def _controls(study) -> dict:

@@ -65,13 +65,12 @@
     state.progress = snap.progress;
     state.progressAt = Date.now();
     state.trials = new Map(snap.trials.map((t) => [t.number, t]));
-    state.best = snap.study.best_trial === null ? null : { number: snap.study.best_trial, value: snap.study.best_value };
+    const best = snap.study.best_trial;
+    state.best = best ? { number: best.number, value: best.value } : null;
     state.importance = snap.importance;
     state.importanceBasedOn = snap.importance_based_on;
     state.importanceNeeds = snap.importance_needs;
     Object.assign(dirty, { header: true, table: true, allCurves: true, summary: true, importance: true });
-    const theirs = $("trials-body"); // the server-rendered table: this one replaces it while live
-    if (theirs && theirs.closest(".card")) theirs.closest(".card").hidden = true;
   }
 
   function applyEvent(ev) {
@@ -368,6 +367,23 @@
     syncEveryMs: 10000,
   });
   socket.start();
+  // When the socket cannot connect (a proxy without WebSockets, the channel layer down), the same
+  // snapshot comes over HTTP every few seconds and is drawn by the same code.
+  const FALLBACK_AFTER_MS = 6000;
+  const FALLBACK_EVERY_MS = 4000;
+  let notLiveSince = Date.now();
+  async function fallback() {
+    if (socket.status === "live") notLiveSince = Date.now();
+    const active = !state.study || ACTIVE.includes(state.study.state);
+    if (socket.status !== "live" && active && Date.now() - notLiveSince >= FALLBACK_AFTER_MS) {
+      try {
+        const response = await fetch(root.dataset.snapshotUrl, { headers: { Accept: "application/json" } });
+        if (response.ok && socket.status !== "live") { applySnapshot(await response.json()); schedule(); }
+      } catch (err) { /* the server restarts or the network blips: the next round tries again */ }
+    }
+    window.setTimeout(fallback, FALLBACK_EVERY_MS);
+  }
+  window.setTimeout(fallback, FALLBACK_EVERY_MS);
   let ticks = 0;
   window.setInterval(() => {
     tick();
@@ -380,7 +396,7 @@
     }
   }, 1000);
 
-  // For the old polling code (stands down while live) and for tests.
+  // For tests.
   window.studyLive = {
     get live() { return socket.status === "live" && state.study !== null; },
     get seq() { return state.seq; },

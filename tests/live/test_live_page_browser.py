@@ -21,8 +21,10 @@ SORT_AND_PAINT = """(column) => new Promise((resolve) => {
 })"""
 
 
-def open_study(chromium, server, seeded, viewport):
+def open_study(chromium, server, seeded, viewport, init_script=""):
     context = chromium.new_context(viewport=viewport)
+    if init_script:
+        context.add_init_script(init_script)
     context.add_cookies([{"name": "sessionid", "value": seeded["session"], "url": server.url}])
     page = context.new_page()
     page.set_default_timeout(60_000)
@@ -41,7 +43,6 @@ def test_thousand_trials_render_sort_and_update_live(chromium, web_server):
     assert page.locator("#live-status").inner_text() == "live"
     loaded_ms = page.evaluate("performance.now()")
     page.wait_for_function(f"window.studyLive.pointCount() === {seeded['epoch_points']}")
-    assert page.locator("#trials-body").is_hidden()  # the server-rendered table gives way to the live one
     page.wait_for_function("document.getElementById('importance-note').textContent.includes('completed trials')")
 
     sort_ms = page.evaluate(SORT_AND_PAINT, "value")
@@ -108,4 +109,16 @@ def test_page_reconnects_and_catches_up_on_what_it_missed(chromium, web_server):
     assert page.locator("#live-status").inner_text() == "live"
     assert page.evaluate("window.__sameDocument === true")  # caught up without a reload
     assert page.locator("#live-trials-body tr.is-best td").first.inner_text().startswith("#5")
+    assert errors == []
+
+
+def test_page_without_websockets_draws_the_same_table_from_the_http_snapshot(chromium, web_server):
+    seeded = web_server.seed(action="study", trials=5, name="No sockets here")
+    blocked = "window.WebSocket = function () { throw new Error('WebSockets are blocked'); };"
+    page, errors = open_study(chromium, web_server, seeded, {"width": 1280, "height": 900}, blocked)
+    page.wait_for_function("document.querySelectorAll('#live-trials-body tr.trial-row').length === 5")
+    assert not page.evaluate("window.studyLive.live")
+    player = web_server.play(study=seeded["study"], number=5, epochs=3, pause=0.05)
+    assert player.wait(timeout=60) == 0, player.stderr.read()
+    page.wait_for_function("document.querySelectorAll('#live-trials-body tr.trial-row').length === 6")
     assert errors == []

@@ -113,7 +113,7 @@ def make_study(owner, dataset, **fields) -> Study:
 def test_other_users_get_404_everywhere(client, other_user, user, dataset):
     study = make_study(user, dataset)
     client.force_login(other_user)
-    for name in ("detail", "status", "delete", "clone"):
+    for name in ("detail", "snapshot", "delete", "clone"):
         assert client.get(reverse(f"studies:{name}", kwargs={"study_id": study.pk})).status_code == 404, name
     for name in ("cancel", "resume", "rerun"):
         assert client.post(reverse(f"studies:{name}", kwargs={"study_id": study.pk})).status_code == 404, name
@@ -139,9 +139,11 @@ def test_detail_page_and_api_show_trials(alice_client, user, dataset):
     study.save()
     page = alice_client.get(reverse("studies:detail", kwargs={"study_id": study.pk}))
     text = page.content.decode()
-    assert "CUDA out of memory" in text and "75%" in text and "Re-run failed trials" in text
-    status = alice_client.get(reverse("studies:status", kwargs={"study_id": study.pk})).json()
-    assert status["state"] == "completed" and "CUDA out of memory" in status["trials_html"]
+    assert "75%" in text and "Re-run failed trials" in text and 'id="live-trials-body"' in text
+    assert "trials-body" not in text.replace("live-trials-body", "")  # one trial table, drawn by study_live.js
+    snapshot = alice_client.get(reverse("studies:snapshot", kwargs={"study_id": study.pk})).json()
+    assert snapshot["study"]["state"] == "completed" and snapshot["study"]["best_trial"]["number"] == 0
+    assert [t["error"] for t in snapshot["trials"]] == ["", "CUDA out of memory"]
     listing = alice_client.get(reverse("api:studies")).json()["studies"]
     assert [s["id"] for s in listing] == [str(study.pk)]
     assert listing[0]["best_trial"]["value"] == 0.75
