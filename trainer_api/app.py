@@ -22,13 +22,13 @@ from trainer_api.errors import SlotsBusy, TrainerError
 from trainer_api.predictions import MAX_FILES, ModelCache, predict_uploads
 from trainer_api.schemas import (
     KEY_PATTERN,
+    TRIAL_EVENT,
     Architecture,
     ErrorMessage,
     Health,
     PredictResponse,
     SpeedReport,
     SpeedRequest,
-    TrialEvent,
     TrialRequest,
     TrialStatus,
 )
@@ -93,7 +93,7 @@ def trial_status(key: TrialKey, registry: RegistryDep) -> TrialStatus:
 @protected.get(
     "/trials/{key}/events", response_model=None, response_class=StreamingResponse,
     responses={200: {"description": "NDJSON, one TrialEvent a line",
-                     "content": {"application/x-ndjson": {"schema": TrialEvent.model_json_schema()}}}, **ERRORS},
+                     "content": {"application/x-ndjson": {"schema": TRIAL_EVENT.json_schema()}}}, **ERRORS},
 )  # fmt: skip
 def trial_events(key: TrialKey, registry: RegistryDep, offset: Annotated[int, Query(ge=0)] = 0) -> StreamingResponse:
     """Events from `offset` until the `finished` one; `{"type": "heartbeat"}` lines every 10 s while idle."""

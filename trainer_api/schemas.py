@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, model_validator
 
-from trainer_api.contract import TRIAL_STATES
+from trainer_api.contract import EPOCH_FIGURES, TRIAL_STATES
+from trainer_api.engine.hyperparameters import HYPERPARAMETERS, Hyperparameter
 
 # A trial key becomes a folder name: letters, digits, "_", "-", "." and never starting with a dot.
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -37,37 +38,35 @@ class Architecture(BaseModel):
     input_size: int
 
 
-class TrialConfigIn(BaseModel):
-    """Hyperparameters of one trial: the engine's TrialConfig fields, with their allowed ranges."""
-
+class _TrialConfigChecks(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    architecture: str = Field(min_length=1, max_length=64)
-    width: int = Field(0, ge=0, le=4096, description="small_resnet / bn_cnn channels (0 = the architecture's default)")
-    depth: int = Field(0, ge=0, le=64, description="small_resnet / bn_cnn blocks (0 = the architecture's default)")
-    input_size: int = Field(32, ge=1, le=2048)
-    batch_size: int = Field(64, ge=1, le=65536)
-    epochs: int = Field(10, ge=1, le=10000)
-    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    learning_rate: float = Field(1e-3, gt=0, le=10)
-    weight_decay: float = Field(0.0, ge=0, le=10)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
-    scheduler: Literal["onecycle", "cosine", "step", "constant"] = "cosine"
-    warmup_epochs: int = Field(0, ge=0, le=10000)
-    augment: bool = True
-    augment_strength: float = Field(0.5, ge=0, le=1)
-    early_stopping_patience: int = Field(0, ge=0, le=10000, description="0 = off")
-    diverge_check_epochs: int = Field(
-        2, ge=0, le=10000, description="stop as diverged when accuracy is still at chance after this many epochs"
-    )
-    seed: int = Field(0, ge=0, le=2**63 - 1)
-
     @model_validator(mode="after")
-    def _warmup_shorter_than_training(self) -> TrialConfigIn:
+    def _warmup_shorter_than_training(self):
         if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
             raise ValueError(f"warmup_epochs ({self.warmup_epochs}) must be less than epochs ({self.epochs})")
         return self
+
+
+def _config_field(parameter: Hyperparameter):
+    """A request field from the engine's declaration: its type, default, bounds and help."""
+    if parameter.choices:
+        return (Literal[parameter.choices], Field(parameter.default, description=parameter.help))
+    if parameter.name == "architecture":
+        return (str, Field(min_length=1, max_length=64, description=parameter.help))
+    bounds = {}
+    if parameter.low is not None:
+        bounds["gt" if parameter.low_open else "ge"] = parameter.low
+    if parameter.high is not None:
+        bounds["lt" if parameter.high_open else "le"] = parameter.high
+    return (parameter.type, Field(parameter.default, description=parameter.help, **bounds))
+
+
+# Hyperparameters of one trial: the engine's TrialConfig fields, with their allowed ranges
+# (trainer_api/engine/hyperparameters.py declares them).
+TrialConfigIn = create_model(
+    "TrialConfigIn", __base__=_TrialConfigChecks, **{p.name: _config_field(p) for p in HYPERPARAMETERS}
+)
 
 
 class TrialRequest(BaseModel):
@@ -97,18 +96,15 @@ class SpeedReport(BaseModel):
     device: str
 
 
-class EpochReport(BaseModel):
+class _EpochBase(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     epoch: int
     epochs: int
-    train_loss: float | None = None
-    train_accuracy: float | None = None
-    val_loss: float | None = None
-    val_accuracy: float | None = None
-    seconds: float | None = None
-    images_per_second: float | None = None
-    learning_rate: float | None = None
+
+
+# One epoch's figures (trainer_api/contract.EPOCH_FIGURES, from the engine's EpochReport); null when not measured.
+EpochReport = create_model("EpochReport", __base__=_EpochBase, **{name: (float | None, None) for name in EPOCH_FIGURES})
 
 
 class TrialResult(BaseModel):
@@ -148,13 +144,36 @@ class TrialStatus(BaseModel):
     )
 
 
-class TrialEvent(BaseModel):
-    """One line of GET /v1/trials/{key}/events (documentation only; lines are written by trials.py)."""
+class EpochEvent(EpochReport):
+    """An epoch finished: its figures, and the offset of this line in the stream."""
+
+    type: Literal["epoch"]
+    offset: int
+
+
+class FinishedEvent(BaseModel):
+    """The trial's last line: its final state, result or error; `resumable` when the service stopped under it."""
 
     model_config = ConfigDict(extra="allow")
 
-    type: Literal["epoch", "finished", "heartbeat"]
-    offset: int | None = Field(None, description="absent on heartbeats")
+    type: Literal["finished"]
+    offset: int
+    state: TrialState
+    result: TrialResult | None = None
+    error: str | None = None
+    epochs_done: int = 0
+    resumable: bool = False
+
+
+class HeartbeatEvent(BaseModel):
+    """Sent while nothing else happens, so a reader can tell a quiet trial from a lost connection."""
+
+    type: Literal["heartbeat"]
+
+
+# One line of GET /v1/trials/{key}/events (trainer_api/contract.EVENT_TYPES), told apart by `type`.
+TrialEvent = Annotated[EpochEvent | FinishedEvent | HeartbeatEvent, Field(discriminator="type")]
+TRIAL_EVENT = TypeAdapter(TrialEvent)
 
 
 class Prediction(BaseModel):

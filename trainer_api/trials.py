@@ -28,6 +28,7 @@ from trainer_api.contract import FINISHED_STATES
 from trainer_api.engine.errors import DatasetError
 from trainer_api.engine.manifest import read_manifest
 from trainer_api.errors import DatasetNotFound, InvalidTrial, SlotsBusy, UnknownTrial
+from trainer_api.schemas import TRIAL_EVENT
 from trainer_api.trial_files import append_event, read_events, read_state, rewrite_events, to_plain, write_state
 
 log = logging.getLogger(__name__)
@@ -347,6 +348,7 @@ class TrialRegistry:
     def _on_epoch(self, trial: LiveTrial, report: Any) -> None:
         with self._lock:
             event = {"type": "epoch", **to_plain(report, self.data_dir), "offset": len(trial.events)}
+            TRIAL_EVENT.validate_python(event)  # what the stream promises (schemas.TrialEvent)
             append_event(trial.work_dir, event)
             trial.events.append(event)
             trial.epochs_done = int(report.epoch)
@@ -372,7 +374,9 @@ class TrialRegistry:
     @staticmethod
     def _finished_event(status: dict[str, Any], offset: int) -> dict[str, Any]:
         fields = {name: status[name] for name in ("state", "result", "error", "epochs_done", "resumable")}
-        return {"type": "finished", **fields, "offset": offset}
+        event = {"type": "finished", **fields, "offset": offset}
+        TRIAL_EVENT.validate_python(event)  # what the stream promises (schemas.TrialEvent)
+        return event
 
 
 def build_config(config: dict[str, Any]) -> Any:

@@ -13,8 +13,10 @@ from platform_web.studies.space import (
     OPTIMIZERS,
     PRUNERS,
     SAMPLERS,
+    possible_values,
     searched_choices,
 )
+from trainer_api.engine.hyperparameters import SEARCH_RANGES
 
 MAX_TIMEOUT_MINUTES = 6 * 24 * 60  # below the Celery task limit and the broker's visibility timeout
 
@@ -52,27 +54,12 @@ class StudyForm(forms.Form):
         choices=list(OPTIMIZERS.items()), widget=forms.CheckboxSelectMultiple, label="Optimisers",
         help_text="How the weights are updated. Adam is forgiving; SGD with momentum can reach higher accuracy.",
     )  # fmt: skip
-    learning_rate_min = forms.FloatField(label="Learning rate (Adam, AdamW) from")
-    learning_rate_max = forms.FloatField(
-        label="to", help_text="Searched on a log scale. Around 1e-3 suits Adam; too high and training diverges."
-    )
-    sgd_learning_rate_min = forms.FloatField(label="Learning rate (SGD) from")
-    sgd_learning_rate_max = forms.FloatField(label="to", help_text="SGD needs larger steps, around 1e-2 to 1e-1.")
-    weight_decay_min = forms.FloatField(label="Weight decay from")
-    weight_decay_max = forms.FloatField(
-        label="to", help_text="Pulls weights towards zero against overfitting (log scale). 0 and 0 turns it off."
-    )
     augment = forms.ChoiceField(
         choices=list(AUGMENT.items()),
         label="Augmentation",
         help_text="Random flips, crops and colour changes of the training images, so the model sees more variety.",
     )
-    augment_strength_min = forms.FloatField(min_value=0, max_value=1, label="Augmentation strength from")
-    augment_strength_max = forms.FloatField(min_value=0, max_value=1, label="to", help_text="0 is gentle, 1 is strong.")
-    label_smoothing_max = forms.FloatField(
-        min_value=0, max_value=0.5, label="Label smoothing up to",
-        help_text="Softens the targets a little so the model is less over-confident. 0 turns it off.",
-    )  # fmt: skip
+    # Then a "from"/"to" pair (or one "up to" field) per searched number: see _add_range_fields.
     n_trials = forms.IntegerField(
         min_value=1, max_value=10_000, required=False, label="Number of trials",
         help_text="How many configurations to train. Leave empty to use only the time limit.",
@@ -94,6 +81,7 @@ class StudyForm(forms.Form):
         self.architecture_info = {a["name"]: a for a in architectures}
         self.parallel_allowed = parallel_allowed
         self.fields["architectures"].choices = [(a["name"], _arch_label(a)) for a in architectures]
+        self._add_range_fields()
         if not self.is_bound and "start_token" not in self.initial:
             self.initial["start_token"] = uuid.uuid4()
 
@@ -102,14 +90,10 @@ class StudyForm(forms.Form):
         self._check_range(data, "epochs_min", "epochs_max", "epochs")
         self._check_range(data, "width_min", "width_max", "network width")
         self._check_architectures(data)
-        optimizers = data.get("optimizers") or []
-        if {"adam", "adamw"} & set(optimizers):
-            self._check_log_range(data, "learning_rate_min", "learning_rate_max", "learning rate", high=10)
-        if "sgd" in optimizers:
-            self._check_log_range(data, "sgd_learning_rate_min", "sgd_learning_rate_max", "SGD learning rate", high=10)
-        self._check_weight_decay(data)
-        if data.get("augment") != "off":
-            self._check_range(data, "augment_strength_min", "augment_strength_max", "augmentation strength")
+        for _parameter, search in SEARCH_RANGES:
+            field, value = search.when or (None, None)
+            if field is None or possible_values(field, data) & set(value):
+                self._check_search_range(data, search)
         if not data.get("n_trials") and not data.get("timeout_minutes"):
             self.add_error("n_trials", "Give the study a budget: a number of trials, a time limit, or both.")
         parallel = data.get("parallel_trials")
@@ -127,33 +111,49 @@ class StudyForm(forms.Form):
         if low is not None and high is not None and low > high:
             self.add_error(high_name, f"The {what} range is empty: 'from' ({low}) is above 'to' ({high}).")
 
-    def _check_log_range(self, data: dict, low_name: str, high_name: str, what: str, high: float) -> None:
-        low_value, high_value = data.get(low_name), data.get(high_name)
-        if low_value is None or high_value is None:
-            return
-        if low_value <= 0:
-            self.add_error(low_name, f"The {what} is searched on a log scale, so it must be above 0.")
-        elif high_value > high:
-            self.add_error(high_name, f"A {what} above {high} always diverges.")
-        else:
-            self._check_range(data, low_name, high_name, what)
+    def _add_range_fields(self) -> None:
+        """Fields for every searched number declared in trainer_api/engine/hyperparameters.py."""
+        rows = []
+        for _parameter, search in SEARCH_RANGES:
+            # Log-scale ranges check their own bounds in _check_search_range, with a message that says why.
+            bounds = {} if search.log else {"min_value": search.form_low, "max_value": search.form_high}
+            names = [f"{search.key}_max"] if search.upper_only else [f"{search.key}_min", f"{search.key}_max"]
+            if search.upper_only:
+                self.fields[names[0]] = forms.FloatField(label=search.label, help_text=search.help, **bounds)
+            else:
+                self.fields[names[0]] = forms.FloatField(label=f"{search.label} from", **bounds)
+                self.fields[names[1]] = forms.FloatField(label="to", help_text=search.help, **bounds)
+            rows.append(names)
+        self.range_field_names = rows
 
-    def _check_weight_decay(self, data: dict) -> None:
-        low, high = data.get("weight_decay_min"), data.get("weight_decay_max")
+    def range_rows(self) -> list[list]:
+        """The searched numbers' bound fields, a row per range (the template lays them out)."""
+        return [[self[name] for name in row] for row in self.range_field_names]
+
+    def _check_search_range(self, data: dict, search) -> None:
+        low_name, high_name = f"{search.key}_min", f"{search.key}_max"
+        what = search.label[0].lower() + search.label[1:]
+        if search.upper_only:
+            return  # one value, bounded by the field itself
+        low, high = data.get(low_name), data.get(high_name)
         if low is None or high is None:
             return
-        if low < 0 or high < 0:
-            self.add_error("weight_decay_min", "Weight decay cannot be negative.")
-        elif high > 1:
-            self.add_error("weight_decay_max", "Weight decay above 1 erases what the model learns.")
-        elif low == 0 and high > 0:
+        if not search.log:
+            self._check_range(data, low_name, high_name, what)
+        elif search.off_when_zero and (low < 0 or high < 0):
+            self.add_error(low_name, f"{search.label} cannot be negative.")
+        elif search.form_high is not None and high > search.form_high:
+            self.add_error(high_name, f"{search.label} above {search.form_high:g} {search.too_high}.")
+        elif search.off_when_zero and low == 0 and high > 0:
             self.add_error(
-                "weight_decay_min",
-                "Weight decay is searched on a log scale, so it cannot start at 0: use 0 and 0 to turn it off, "
+                low_name,
+                f"{search.label} is searched on a log scale, so it cannot start at 0: use 0 and 0 to turn it off, "
                 "or start at a small value such as 1e-6.",
             )
+        elif low <= 0 and not (search.off_when_zero and high == 0):
+            self.add_error(low_name, f"The {what} is searched on a log scale, so it must be above 0.")
         else:
-            self._check_range(data, "weight_decay_min", "weight_decay_max", "weight decay")
+            self._check_range(data, low_name, high_name, what)
 
     def _check_architectures(self, data: dict) -> None:
         chosen, sizes = data.get("architectures"), data.get("input_sizes")

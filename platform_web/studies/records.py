@@ -29,16 +29,8 @@ from platform_web.studies.events import record_event
 from platform_web.studies.models import EpochMetric, Study, Trial
 from platform_web.studies.progress import estimate_eta, progress_payload
 from platform_web.studies.serializers import finite, trial_data
+from trainer_api.contract import EPOCH_FIGURES
 
-EPOCH_FIELDS = (
-    "train_loss",
-    "train_accuracy",
-    "val_loss",
-    "val_accuracy",
-    "seconds",
-    "images_per_second",
-    "learning_rate",
-)
 FINAL_TRIAL_STATES = (
     Trial.State.COMPLETED,
     Trial.State.PRUNED,
@@ -141,7 +133,7 @@ def trial_started(
 def epoch_recorded(trial: Trial, report: dict) -> EpochMetric:
     """Store one epoch's metrics (idempotent: a replayed epoch overwrites itself) and send `trial.epoch`."""
     epoch = int(report["epoch"])
-    values = {name: finite(report.get(name)) for name in EPOCH_FIELDS}
+    values = {name: finite(report.get(name)) for name in EPOCH_FIGURES}
     with transaction.atomic():
         metric, _ = EpochMetric.objects.update_or_create(trial=trial, epoch=epoch, defaults=values)
         trial.epochs_done = max(trial.epochs_done, epoch)

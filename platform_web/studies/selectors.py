@@ -48,10 +48,10 @@ def trainer_capabilities() -> dict:
     client = TrainerClient(timeout=5)
     try:
         health = client.health()
-        architectures = client.architectures()
+        architectures = [a.model_dump() for a in client.architectures()]
         info = {
-            "device_type": health.get("device_type", "cpu"),
-            "device": health.get("device", "cpu"),
+            "device_type": health.device_type,
+            "device": health.device,
             "architectures": architectures,
             "reachable": True,
         }

@@ -16,7 +16,10 @@ A space is a plain JSON dict stored on `Study.space`:
      "momentum": 0.9, "scheduler": "onecycle", "diverge_check_epochs": 2,
      "portfolio": [{"params": {...}, "share": 0.5, "name": "..."}, ...]}   # see portfolio.py
 
-Optuna parameter names are the config names, except that SGD's learning rate is
+The numeric ranges (learning rates, weight decay, augmentation strength, label smoothing)
+and their defaults are declared once in `trainer_api/engine/hyperparameters.py`; this module
+stores, defaults and draws them generically (`range_form_values`, `range_from_form`,
+`_draw_numbers`). Optuna parameter names are the config names, except that SGD's learning rate is
 `learning_rate_sgd` (its range differs, and a parameter keeps one distribution) and
 depth is `<architecture>_depth` (each family has its own range). A choice with one
 option and a range whose ends are equal are fixed, not searched, so samplers that need
@@ -30,10 +33,11 @@ from __future__ import annotations
 import math
 
 from platform_web.studies.portfolio import portfolio_entries
+from trainer_api.engine.hyperparameters import HYPERPARAMETERS, SEARCH_RANGES
 
 INPUT_SIZES = (16, 24, 28, 32, 48, 64, 96, 128, 160, 224)
 BATCH_SIZES = (16, 32, 64, 128, 256)
-OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD with momentum"}
+OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD with momentum"}  # keys: hyperparameters.OPTIMIZERS
 SAMPLERS = {
     "tpe": "TPE (learns from earlier trials; the default)",
     "random": "Random search",
@@ -48,9 +52,6 @@ PRUNERS = {
 }
 AUGMENT = {"on": "On", "off": "Off", "search": "Try both"}
 
-# Learning-rate ranges that suit each optimiser family with the one-cycle schedule.
-ADAM_LR = (3e-4, 1e-2)
-SGD_LR = (1e-2, 3e-1)
 # The small-image families; torchvision's ImageNet networks are offered on a GPU.
 SMALL_IMAGE_FAMILIES = ("small_resnet", "bn_cnn")
 GPU_EXTRA = ("resnet18",)
@@ -121,16 +122,8 @@ def default_form_values(*, dataset, device_type: str, architectures: list[dict])
         "epochs_min": epochs[0],
         "epochs_max": epochs[1],
         "optimizers": ["adamw", "sgd"],
-        "learning_rate_min": ADAM_LR[0],
-        "learning_rate_max": ADAM_LR[1],
-        "sgd_learning_rate_min": SGD_LR[0],
-        "sgd_learning_rate_max": SGD_LR[1],
-        "weight_decay_min": 1e-5,
-        "weight_decay_max": 5e-3,
         "augment": "on",
-        "augment_strength_min": 0.1,
-        "augment_strength_max": 0.5,
-        "label_smoothing_max": 0.15,
+        **range_form_values({}, on_gpu),
         "n_trials": 30,
         "timeout_minutes": 60 if not on_gpu else 240,
         "parallel_trials": 1,
@@ -154,12 +147,8 @@ def build_space(values: dict, architectures: list[dict]) -> dict:
         "epochs": [int(values["epochs_min"]), int(values["epochs_max"])],
         "fit_epochs": bool(values.get("timeout_minutes")),
         "optimizers": list(values["optimizers"]),
-        "learning_rate": [float(values["learning_rate_min"]), float(values["learning_rate_max"])],
-        "learning_rate_sgd": [float(values["sgd_learning_rate_min"]), float(values["sgd_learning_rate_max"])],
-        "weight_decay": [float(values["weight_decay_min"]), float(values["weight_decay_max"])],
         "augment": values["augment"],
-        "augment_strength": [float(values["augment_strength_min"]), float(values["augment_strength_max"])],
-        "label_smoothing": [0.0, float(values["label_smoothing_max"])],
+        **{search.key: range_from_form(values, parameter, search) for parameter, search in SEARCH_RANGES},
         "momentum": 0.9,
         "scheduler": "onecycle",
         "diverge_check_epochs": 2,
@@ -182,16 +171,8 @@ def form_values_from_space(study) -> dict:
         "epochs_min": space["epochs"][0],
         "epochs_max": space["epochs"][1],
         "optimizers": space["optimizers"],
-        "learning_rate_min": space["learning_rate"][0],
-        "learning_rate_max": space["learning_rate"][1],
-        "sgd_learning_rate_min": space["learning_rate_sgd"][0],
-        "sgd_learning_rate_max": space["learning_rate_sgd"][1],
-        "weight_decay_min": space["weight_decay"][0],
-        "weight_decay_max": space["weight_decay"][1],
         "augment": space["augment"],
-        "augment_strength_min": space["augment_strength"][0],
-        "augment_strength_max": space["augment_strength"][1],
-        "label_smoothing_max": space["label_smoothing"][1],
+        **range_form_values(space, on_gpu=False),
         "n_trials": study.n_trials,
         "timeout_minutes": math.ceil(study.timeout_seconds / 60) if study.timeout_seconds else None,
         "parallel_trials": study.parallel_trials,
@@ -199,6 +180,50 @@ def form_values_from_space(study) -> dict:
         "pruner": study.pruner,
         "seed": study.seed,
     }
+
+
+def range_form_values(space: dict, on_gpu: bool) -> dict:
+    """The form's "from"/"to" values of every searched number: the space's ranges, else the defaults."""
+    values = {}
+    for _parameter, search in SEARCH_RANGES:
+        low, high = space.get(search.key) or search.default_for(on_gpu)
+        if not search.upper_only:
+            values[f"{search.key}_min"] = low
+        values[f"{search.key}_max"] = high
+    return values
+
+
+def range_from_form(values: dict, parameter, search) -> list[float]:
+    """One searched number's stored [low, high] from the form's cleaned values."""
+    high = float(values[f"{search.key}_max"])
+    low = float(parameter.low or 0.0) if search.upper_only else float(values[f"{search.key}_min"])
+    return [low, high]
+
+
+def possible_values(name: str, values: dict) -> set:
+    """The values a trial of this form can give the choice `name` ("optimizer", "augment"): when a range applies."""
+    if name == "optimizer":
+        return set(values.get("optimizers") or [])
+    if name == "augment":
+        return {"on": {True}, "off": {False}, "search": {True, False}}.get(values.get("augment"), set())
+    return set()
+
+
+def space_summary(space: dict) -> list[tuple[str, str]]:
+    """(label, text) of every searched number, as the study page lists them."""
+    rows = []
+    for _parameter, search in SEARCH_RANGES:
+        if search.key not in space:
+            continue
+        low, high = space[search.key]
+        if high == 0 and (search.off_when_zero or search.upper_only):
+            text = "off"
+        elif search.upper_only:
+            text = f"up to {high:g}"
+        else:
+            text = f"{low:g} to {high:g}" + (" (log scale)" if search.log else "")
+        rows.append((search.label.removesuffix(" up to"), text))
+    return rows
 
 
 def searched_choices(space: dict) -> list[str]:
@@ -277,18 +302,11 @@ def suggest_config(trial, space: dict, *, seed: int) -> tuple[dict, dict]:
     else:
         epochs = low if low == high else trial.suggest_int("epochs", low, high)
     optimizer = _choice(trial, "optimizer", space["optimizers"])
-    if optimizer == "sgd":
-        lr = _float(trial, "learning_rate_sgd", space["learning_rate_sgd"], log=True)
-    else:
-        lr = _float(trial, "learning_rate", space["learning_rate"], log=True)
-    wd_low, wd_high = space["weight_decay"]
-    weight_decay = 0.0 if wd_high == 0 else _float(trial, "weight_decay", space["weight_decay"], log=wd_low > 0)
     if space["augment"] == "search":
         augment = bool(trial.suggest_categorical("augment", [False, True]))
     else:
         augment = space["augment"] == "on"
-    strength = _float(trial, "augment_strength", space["augment_strength"], log=False) if augment else 0.0
-    smoothing = _float(trial, "label_smoothing", space["label_smoothing"], log=False)
+    numbers = _draw_numbers(trial, space, {"optimizer": optimizer, "augment": augment})
     params = {"architecture": arch}
     if width:
         params.update(width=width, depth=depth)
@@ -298,13 +316,10 @@ def suggest_config(trial, space: dict, *, seed: int) -> tuple[dict, dict]:
             "batch_size": batch_size,
             "epochs": epochs,
             "optimizer": optimizer,
-            "learning_rate": lr,
-            "weight_decay": weight_decay,
             "augment": augment,
-            "augment_strength": strength,
-            "label_smoothing": smoothing,
         }
     )
+    params.update(numbers)
     config = dict(params, width=width, depth=depth)
     config.update(
         {
@@ -316,6 +331,25 @@ def suggest_config(trial, space: dict, *, seed: int) -> tuple[dict, dict]:
         }
     )
     set_epochs(params, config, space, epochs)
-    if not augment:
-        config["augment_strength"] = 0.0
     return params, config
+
+
+def _draw_numbers(trial, space: dict, chosen: dict) -> dict:
+    """Each searched number (hyperparameters.SEARCH_RANGES) drawn from the range that applies to `chosen`."""
+    numbers = {}
+    for parameter in HYPERPARAMETERS:
+        if not parameter.searches:
+            continue
+        search = next((r for r in parameter.searches if r.applies(chosen) and r.key in space), None)
+        if search is None:
+            fallback = parameter.searches[0].value_otherwise
+            numbers[parameter.name] = parameter.default if fallback is None else fallback
+            continue
+        low, high = space[search.key]
+        if search.off_when_zero and high == 0:
+            numbers[parameter.name] = parameter.type(0)
+        elif parameter.type is int:
+            numbers[parameter.name] = _int(trial, search.key, [low, high], log=search.log and low > 0)
+        else:
+            numbers[parameter.name] = _float(trial, search.key, [low, high], log=search.log and low > 0)
+    return numbers

@@ -1,5 +1,9 @@
 """HTTP client of the training service (contract: trainer_api/README.md).
 
+Answers come back as the service's own models (`trainer_api/schemas.py`: Health,
+Architecture, SpeedReport, TrialStatus, and one TrialEvent per stream line), so a field
+the service renames breaks here, at the boundary, not deep in a caller.
+
 Every failure becomes one of a few domain errors, so callers decide by kind:
 `TrainerUnavailable` (connection refused, timeout, 5xx: wait and try again),
 `TrainerBusy` (429: every slot is busy, wait `retry_after` seconds),
@@ -9,12 +13,22 @@ Every failure becomes one of a few domain errors, so callers decide by kind:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 from django.conf import settings
+from pydantic import ValidationError
+
+from trainer_api.schemas import (
+    TRIAL_EVENT,
+    Architecture,
+    Health,
+    PredictResponse,
+    SpeedReport,
+    TrialEvent,
+    TrialStatus,
+)
 
 
 class TrainerError(Exception):
@@ -74,7 +88,9 @@ class TrainerClient:
             transport=self.transport,
         )
 
-    def _request(self, method: str, path: str, timeout: float | None = None, **kwargs) -> httpx.Response:
+    def _request(
+        self, method: str, path: str, timeout: httpx.Timeout | float | None = None, **kwargs
+    ) -> httpx.Response:
         try:
             with self._client(timeout) as client:
                 response = client.request(method, path, **kwargs)
@@ -100,41 +116,59 @@ class TrainerClient:
             raise TrainerRejected(_detail(response))
         return response
 
-    def health(self) -> dict:
+    def _parsed(self, model, response: httpx.Response):
+        try:
+            return model.model_validate(response.json())
+        except (ValueError, ValidationError) as e:
+            raise TrainerUnavailable(f"The training service answered {response.request.url.path} oddly: {e}") from e
+
+    def health(self) -> Health:
         """Device, versions and slots (`device_type` is "cpu" or "cuda")."""
-        return self._request("GET", "/v1/health").json()
+        return self._parsed(Health, self._request("GET", "/v1/health"))
 
-    def architectures(self) -> list[dict]:
-        """[{name, min_input_size, param_count}, ...]."""
-        return self._request("GET", "/v1/architectures").json()
+    def architectures(self) -> list[Architecture]:
+        """Every architecture the service trains: name, minimum input size, parameter count, widths, depths."""
+        response = self._request("GET", "/v1/architectures")
+        try:
+            return [Architecture.model_validate(item) for item in response.json()]
+        except (ValueError, ValidationError, TypeError) as e:
+            raise TrainerUnavailable(f"The training service listed its architectures oddly: {e}") from e
 
-    def speed(self, config: dict, num_classes: int) -> dict:
+    def speed(self, config: dict, num_classes: int) -> SpeedReport:
         """Images per second of `config`'s training and evaluation steps on the service's device.
 
-        {train_images_per_second, eval_images_per_second, batch_size, device}; TrainerBusy
-        while the device trains.
+        TrainerBusy while the device trains.
         """
         body = {"config": config, "num_classes": num_classes}
         # Timing takes a few seconds (more on a loaded machine): a longer read timeout than other calls.
-        return self._request("POST", "/v1/speed", timeout=max(self.timeout, 60.0), json=body).json()
+        return self._parsed(SpeedReport, self._request("POST", "/v1/speed", timeout=max(self.timeout, 60.0), json=body))
 
-    def submit(self, key: str, dataset_path: str, config: dict) -> dict:
+    def submit(self, key: str, dataset_path: str, config: dict) -> TrialStatus:
         """Start trial `key` (or get the existing one: the same key never trains twice); its TrialStatus."""
         body = {"key": key, "dataset_path": dataset_path, "config": config}
-        return self._request("POST", "/v1/trials", json=body).json()
+        return self._parsed(TrialStatus, self._request("POST", "/v1/trials", json=body))
 
-    def status(self, key: str) -> dict:
+    def status(self, key: str) -> TrialStatus:
         """TrialStatus of `key` (UnknownTrainerTrial when the service never saw it)."""
-        return self._request("GET", f"/v1/trials/{key}").json()
+        return self._parsed(TrialStatus, self._request("GET", f"/v1/trials/{key}"))
 
-    def cancel(self, key: str) -> dict | None:
+    def cancel(self, key: str) -> TrialStatus | None:
         """Ask the trial to stop (within one batch). None when the service does not know the key."""
         try:
-            return self._request("DELETE", f"/v1/trials/{key}").json()
+            return self._parsed(TrialStatus, self._request("DELETE", f"/v1/trials/{key}"))
         except UnknownTrainerTrial:
             return None
 
-    def events(self, key: str, offset: int = 0, read_timeout: float = 60.0) -> Iterator[dict]:
+    def predict(self, model: str, files: list[tuple[str, object, str]], top_k: int) -> PredictResponse:
+        """The top-k classes of each image (name, file object, content type) under the model at `model`."""
+        form = {"model": model, "top_k": str(top_k)}
+        parts = [("files", part) for part in files]
+        timeout = httpx.Timeout(max(self.timeout, 120.0), connect=5)
+        return self._parsed(
+            PredictResponse, self._request("POST", "/v1/predict", timeout=timeout, data=form, files=parts)
+        )
+
+    def events(self, key: str, offset: int = 0, read_timeout: float = 60.0) -> Iterator[TrialEvent]:
         """The trial's events from `offset` (epochs, heartbeats, the last `finished`), as they happen.
 
         A dropped connection or a silence longer than `read_timeout` raises
@@ -149,11 +183,11 @@ class TrainerClient:
                         self._check(response)
                     for line in response.iter_lines():
                         if line.strip():
-                            yield json.loads(line)
+                            yield TRIAL_EVENT.validate_json(line)
         except httpx.HTTPError as e:
             raise TrainerUnavailable(f"Lost the event stream of trial {key} ({e!r}).") from e
-        except json.JSONDecodeError as e:
-            raise TrainerUnavailable(f"The event stream of trial {key} was cut mid-line.") from e
+        except ValidationError as e:
+            raise TrainerUnavailable(f"The event stream of trial {key} was cut mid-line or is not events: {e}") from e
 
 
 def dataset_path_for(directory: Path) -> str:

@@ -13,8 +13,9 @@ from platform_web.datasets.models import Dataset
 from platform_web.studies import live, selectors, services
 from platform_web.studies.forms import StudyForm
 from platform_web.studies.progress import progress_payload
-from platform_web.studies.space import build_space, default_form_values, form_values_from_space
+from platform_web.studies.space import build_space, default_form_values, form_values_from_space, space_summary
 from platform_web.studies.storage import parallel_trials_allowed
+from trainer_api.engine.hyperparameters import table_labels
 
 
 @login_required
@@ -76,7 +77,13 @@ def study_detail(request, study_id):
     return render(
         request,
         "studies/detail.html",
-        {"study": study, "progress": progress_payload(study), "controls": _controls(study)},
+        {
+            "study": study,
+            "progress": progress_payload(study),
+            "controls": _controls(study),
+            "space_rows": space_summary(study.space),
+            "table_labels": table_labels(),
+        },
     )
 
 

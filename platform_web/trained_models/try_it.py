@@ -6,13 +6,14 @@ second batch of images on the same model page does not reload the weights.
 
 from __future__ import annotations
 
-import httpx
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
 from platform_web.studies.models import Trial
+from platform_web.studies.trainer_client import TrainerClient, TrainerError, TrainerUnavailable
 from platform_web.trained_models.errors import ModelUnavailable, TryItError
 from platform_web.trained_models.files import model_path
+from trainer_api.schemas import PredictResponse
 
 TOP_K = 5
 
@@ -30,36 +31,18 @@ def _size(size: int) -> str:
     return f"{size / 1024**2:.1f} MB" if size >= 1024**2 else f"{max(1, round(size / 1024))} KB"
 
 
-def _trainer_predict(model: str, files: list[UploadedFile]) -> dict:
-    """POST the files to the training service; errors become TryItError with a message to act on."""
-    url = f"{settings.TRAINER_URL.rstrip('/')}/v1/predict"
+def _trainer_predict(model: str, files: list[UploadedFile]) -> PredictResponse:
+    """Ask the training service; its errors become TryItError with a message to act on."""
     parts = []
     for upload in files:
         upload.seek(0)
-        parts.append(("files", (upload.name, upload, upload.content_type or "application/octet-stream")))
+        parts.append((upload.name, upload, upload.content_type or "application/octet-stream"))
     try:
-        response = httpx.post(
-            url,
-            headers={"Authorization": f"Bearer {settings.TRAINER_TOKEN}"},
-            data={"model": model, "top_k": str(TOP_K)},
-            files=parts,
-            timeout=httpx.Timeout(120, connect=5),
-        )
-    except httpx.HTTPError as e:
+        return TrainerClient().predict(model, parts, top_k=TOP_K)
+    except TrainerUnavailable as e:
         raise TryItError("The training service is not answering; try again in a minute.") from e
-    if response.status_code != 200:
-        try:
-            detail = response.json().get("detail")
-        except ValueError:
-            detail = None
-        if not isinstance(detail, str):
-            detail = f"it answered HTTP {response.status_code}"
-        raise TryItError(f"The training service could not classify the images: {detail}")
-    return response.json()
-
-
-def _prediction(item: dict) -> dict:
-    return {"class": item.get("class", item.get("class_name")), "probability": float(item["probability"])}
+    except TrainerError as e:
+        raise TryItError(f"The training service could not classify the images: {e}") from e
 
 
 def classify_uploads(trial: Trial, uploads: list[UploadedFile]) -> list[dict]:
@@ -89,15 +72,15 @@ def classify_uploads(trial: Trial, uploads: list[UploadedFile]) -> list[dict]:
         else:
             to_send.append((index, upload))
     if to_send:
-        answer = _trainer_predict(trial.model_path, [upload for _, upload in to_send])
-        answered = answer.get("results") or []
+        answered = _trainer_predict(trial.model_path, [upload for _, upload in to_send]).results
         if len(answered) != len(to_send):
             raise ModelUnavailable("The training service answered for a different number of images; try again.")
         for (index, upload), item in zip(to_send, answered, strict=True):
-            error = item.get("error")
+            error = item.error
+            predictions = [{"class": p.class_name, "probability": p.probability} for p in item.predictions or []]
             results[index] = {
                 "filename": upload.name,
-                "predictions": None if error else [_prediction(p) for p in item.get("predictions") or []],
+                "predictions": None if error else predictions,
                 "error": (error[:1].upper() + error[1:]) if error else None,
             }
     return [r for r in results if r is not None]

@@ -233,7 +233,6 @@
     state: (t) => t.state,
     architecture: (t) => String(t.params.architecture || "") + String(t.params.input_size || "").padStart(4, "0"),
     learning_rate: (t) => t.params.learning_rate || 0,
-    augment: (t) => (t.params.augment ? 1 + (t.params.augment_strength || 0) : 0),
     epochs: (t) => t.epochs_done || 0,
     value: (t) => (t.value === null || t.value === undefined ? -1 : t.value),
     duration: (t) => duration(t) || 0,
@@ -253,21 +252,27 @@
     return esc(p.architecture) + '<div class="muted small">' + esc(p.input_size) + " px · batch " + esc(p.batch_size) + "</div>";
   }
 
+  // The searched numbers, each under its short name from the declaration the page embeds; zeros (off) left out.
+  const PARAM_LABELS = JSON.parse((document.getElementById("param-labels") || {}).textContent || "{}");
+  function numbersLine(p) {
+    return Object.entries(PARAM_LABELS)
+      .filter(([name]) => typeof p[name] === "number" && p[name] !== 0)
+      .map(([name, label]) => esc(label) + " " + esc(+p[name].toPrecision(2)))
+      .join(" · ");
+  }
+
   function rowHtml(t, bestNumber) {
     const p = t.params || {};
     const isBest = t.number === bestNumber;
-    const optimiser = p.optimizer === undefined ? "" : esc(p.optimizer) + '<div class="muted small">lr '
-      + esc(p.learning_rate === undefined ? "—" : (+p.learning_rate).toPrecision(2))
-      + (p.weight_decay ? " · wd " + esc((+p.weight_decay).toPrecision(2)) : "") + "</div>";
-    const augment = p.augment === undefined ? "" : (p.augment ? "on (" + (+p.augment_strength || 0).toFixed(2) + ")" : "off")
-      + (p.label_smoothing ? '<div class="muted small">smoothing ' + (+p.label_smoothing).toFixed(3) + "</div>" : "");
+    const settings = p.optimizer === undefined ? "" : esc(p.optimizer) + " · augment " + (p.augment ? "on" : "off")
+      + '<div class="muted small">' + numbersLine(p) + "</div>";
     const links = t.download_url && t.state === "completed"
       ? (t.model_url ? '<a href="' + esc(t.model_url) + '">model</a> · ' : "") + '<a href="' + esc(t.download_url) + '" download>.pth</a>'
       : "";
     return '<tr class="trial-row state-' + esc(t.state) + (isBest ? " is-best" : "") + '">'
       + "<td>#" + t.number + (t.retry_of !== null && t.retry_of !== undefined ? ' <span class="muted" title="retry of trial #' + esc(t.retry_of) + '">↻' + esc(t.retry_of) + "</span>" : "") + "</td>"
       + '<td><span class="badge ' + esc(t.state) + '">' + esc(STATE_LABELS[t.state] || t.state) + "</span></td>"
-      + "<td>" + paramsCell(t) + "</td><td>" + optimiser + "</td><td>" + augment + "</td>"
+      + "<td>" + paramsCell(t) + "</td><td>" + settings + "</td>"
       + '<td class="num">' + (t.epochs_done || 0) + " / " + (t.epochs_planned || "?") + "</td>"
       + '<td class="num">' + (t.value === null || t.value === undefined ? '<span class="muted">—</span>' : "<strong>" + pct(t.value) + "</strong>")
       + (isBest ? ' <span class="badge completed">best</span>' : "")
@@ -288,7 +293,7 @@
     const bestNumber = state.best ? state.best.number : null;
     body.innerHTML = rows.length
       ? rows.map((t) => rowHtml(t, bestNumber)).join("")
-      : '<tr><td colspan="9" class="muted">No trial has started yet.</td></tr>';
+      : '<tr><td colspan="8" class="muted">No trial has started yet.</td></tr>';
     setText("trial-count", rows.length + " trial" + (rows.length === 1 ? "" : "s"));
     for (const th of document.querySelectorAll("#live-trials th[data-sort]")) {
       th.setAttribute("aria-sort", th.dataset.sort === state.sortKey ? (dir > 0 ? "ascending" : "descending") : "none");

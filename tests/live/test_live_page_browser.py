@@ -46,7 +46,7 @@ def test_thousand_trials_render_sort_and_update_live(chromium, web_server):
     page.wait_for_function("document.getElementById('importance-note').textContent.includes('completed trials')")
 
     sort_ms = page.evaluate(SORT_AND_PAINT, "value")
-    values = page.locator("#live-trials-body tr td:nth-child(7) strong").all_inner_texts()[:5]
+    values = page.locator("#live-trials-body tr td:nth-child(6) strong").all_inner_texts()[:5]
     assert [float(v.rstrip("%")) for v in values] == sorted((float(v.rstrip("%")) for v in values), reverse=True)
     assert page.locator("#live-trials-body tr").first.get_attribute("class").endswith("is-best")
     resort_ms = page.evaluate(SORT_AND_PAINT, "duration")

@@ -107,7 +107,7 @@ def assert_clean_end(platform, alice, study_id: str, n_trials: int) -> list[dict
 
 def test_twelve_trials_with_the_median_pruner(platform, alice, ten_classes):
     space = {"optimizers": ["adam", "sgd"], "learning_rate_min": 1e-5, "learning_rate_max": 1e-2,
-             "sgd_learning_rate_min": 1e-4, "sgd_learning_rate_max": 1e-1, "epochs_min": 2, "epochs_max": 3}  # fmt: skip
+             "learning_rate_sgd_min": 1e-4, "learning_rate_sgd_max": 1e-1, "epochs_min": 2, "epochs_max": 3}  # fmt: skip
     study_id = start(platform, ten_classes, n_trials=12, pruner="median", space=space)
     final = alice.wait_state(study_id, ("completed", "failed", "cancelled"), 240)
     assert final["state"] == "completed", final["error"]
@@ -174,7 +174,7 @@ def test_a_time_budget_runs_the_portfolio_first_and_is_spent_to_its_end(platform
 
 
 def test_a_learning_rate_forced_high_diverges_after_its_first_epoch(platform, alice, ten_classes):
-    space = {"optimizers": ["sgd"], "sgd_learning_rate_min": 10.0, "sgd_learning_rate_max": 10.0,
+    space = {"optimizers": ["sgd"], "learning_rate_sgd_min": 10.0, "learning_rate_sgd_max": 10.0,
              "epochs_min": 3, "epochs_max": 3}  # fmt: skip
     study_id = start(platform, ten_classes, n_trials=1, space=space)
     final = alice.wait_state(study_id, ("completed", "failed"), 120)

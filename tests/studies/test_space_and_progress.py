@@ -19,8 +19,8 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 def test_known_good_start_is_inside_any_space():
     space = tiny_space(architectures=["cifar_net", "lite_cnn"], input_sizes=[16, 32], batch_sizes=[16, 128],
-                       epochs_min=2, epochs_max=8, optimizers=["sgd"], sgd_learning_rate_min=1e-3,
-                       sgd_learning_rate_max=1e-2)  # fmt: skip
+                       epochs_min=2, epochs_max=8, optimizers=["sgd"], learning_rate_sgd_min=1e-3,
+                       learning_rate_sgd_max=1e-2)  # fmt: skip
     (entry,) = space["portfolio"]  # neither small-image family chosen: one known-good start
     first = entry["params"]
     assert first["architecture"] == "cifar_net" and first["input_size"] == 32 and first["batch_size"] == 16

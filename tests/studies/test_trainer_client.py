@@ -18,6 +18,7 @@ from platform_web.studies.trainer_client import (
     UnknownTrainerTrial,
 )
 from tests.studies.factories import tiny_space
+from trainer_api.schemas import EpochEvent, FinishedEvent, Health, HeartbeatEvent, TrialStatus
 from worker.studies.objective import MAX_SKIPS_IN_A_ROW, Objective
 
 
@@ -59,7 +60,8 @@ def test_connection_refused_is_unavailable():
 
 
 def test_event_stream_yields_lines_from_the_offset():
-    lines = [{"type": "epoch", "epoch": 1, "offset": 0}, {"type": "heartbeat"}, {"type": "finished", "offset": 1}]
+    lines = [{"type": "epoch", "epoch": 1, "epochs": 3, "offset": 0, "val_accuracy": 0.5}, {"type": "heartbeat"},
+             {"type": "finished", "offset": 1, "state": "completed", "result": {"status": "completed"}}]  # fmt: skip
 
     def handler(request):
         offset = int(request.url.params["offset"])
@@ -67,8 +69,30 @@ def test_event_stream_yields_lines_from_the_offset():
         return httpx.Response(200, text=body, headers={"Content-Type": "application/x-ndjson"})
 
     client = client_for(handler)
-    assert [e["type"] for e in client.events("k", 0)] == ["epoch", "heartbeat", "finished"]
-    assert [e["type"] for e in client.events("k", 2)] == ["finished"]
+    events = list(client.events("k", 0))
+    assert [type(e) for e in events] == [EpochEvent, HeartbeatEvent, FinishedEvent]
+    assert events[0].val_accuracy == 0.5 and events[0].train_loss is None and events[2].result.status == "completed"
+    assert [e.type for e in client.events("k", 2)] == ["finished"]
+
+
+def test_answers_are_the_services_models_and_a_malformed_one_is_an_outage():
+    health = {"status": "ok", "device": "cpu", "device_type": "cpu", "torch": "2", "torchvision": "0", "python": "3",
+              "slots_busy": 0, "slots_total": 1}  # fmt: skip
+    stream = '{"type": "epoch", "epoch": 1}\n'  # no "epochs", no "offset": not what the contract promises
+
+    def handler(request):
+        if request.url.path == "/v1/health":
+            return httpx.Response(200, json=health)
+        if request.url.path == "/v1/trials/k":
+            return httpx.Response(200, json={"state": "running"})
+        return httpx.Response(200, text=stream)
+
+    client = client_for(handler)
+    assert isinstance(client.health(), Health) and client.health().slots_total == 1
+    with pytest.raises(TrainerUnavailable, match="oddly"):
+        client.status("k")
+    with pytest.raises(TrainerUnavailable, match="not events"):
+        list(client.events("k", 0))
 
 
 class FlakyService:
@@ -85,7 +109,7 @@ class FlakyService:
             raise TrainerBusy("busy", retry_after=0.01)
         if self.calls == 3:
             raise TrainerUnavailable("refused")
-        return {"key": key, "state": "queued"}
+        return TrialStatus(key=key, state="queued", epochs_done=0)
 
 
 @pytest.mark.django_db
@@ -95,7 +119,7 @@ def test_a_trial_waits_for_a_busy_service_then_starts(user, dataset, monkeypatch
                                  optuna_name=f"study-{uuid.uuid4()}", state="running")  # fmt: skip
     service = FlakyService()
     status = Objective(study.pk, 0, service)._submit("k", "datasets/x", {})
-    assert status == {"key": "k", "state": "queued"} and service.calls == 4
+    assert status.key == "k" and status.state == "queued" and service.calls == 4
 
 
 @pytest.mark.django_db

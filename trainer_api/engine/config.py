@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from .catalog import ARCHITECTURES, architecture_options
 from .errors import ConfigError
+from .hyperparameters import HYPERPARAMETERS
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULERS = ("onecycle", "cosine", "step", "constant")
 STATUSES = ("completed", "early_stopped", "cancelled", "diverged")
 
 
 @dataclass(frozen=True)
 class TrialConfig:
     """Hyperparameters of one trial. Invalid values raise ConfigError when the object is built.
+
+    The fields, their defaults and allowed values are declared in hyperparameters.py (a
+    test keeps this class and that table the same).
 
     `width`, `depth`: the architecture's own size settings (small_resnet, bn_cnn; 0 = its
     default; other architectures have none and need 0).
@@ -53,29 +54,11 @@ class TrialConfig:
         spec = ARCHITECTURES.get(self.architecture)
         if spec is None:
             raise ConfigError(f"Unknown architecture {self.architecture!r}; choose one of {', '.join(ARCHITECTURES)}")
-        _check_int(self, "input_size", 1, 2048)
+        for parameter in HYPERPARAMETERS:
+            parameter.check(getattr(self, parameter.name))
         if self.input_size < spec.min_input_size:
             raise ConfigError(f"{self.architecture} needs input size >= {spec.min_input_size}, got {self.input_size}")
-        _check_int(self, "width", 0, 4096)
-        _check_int(self, "depth", 0, 64)
         architecture_options(self.architecture, self.width, self.depth, self.input_size)
-        _check_int(self, "batch_size", 1, 65536)
-        _check_int(self, "epochs", 1, 10000)
-        _check_int(self, "warmup_epochs", 0, 10000)
-        _check_int(self, "early_stopping_patience", 0, 10000)
-        _check_int(self, "diverge_check_epochs", 0, 10000)
-        _check_int(self, "seed", 0, 2**63 - 1)
-        if self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"Unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if self.scheduler not in SCHEDULERS:
-            raise ConfigError(f"Unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}")
-        _check_float(self, "learning_rate", 0.0, math.inf, low_open=True)
-        _check_float(self, "weight_decay", 0.0, math.inf)
-        _check_float(self, "momentum", 0.0, 1.0, high_open=True)
-        _check_float(self, "label_smoothing", 0.0, 1.0, high_open=True)
-        _check_float(self, "augment_strength", 0.0, 1.0)
-        if not isinstance(self.augment, bool):
-            raise ConfigError(f"augment must be true or false, got {self.augment!r}")
         if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
             raise ConfigError(f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs})")
 
@@ -91,27 +74,6 @@ class TrialConfig:
     def to_dict(self) -> dict[str, Any]:
         """The configuration as a plain JSON-ready dict."""
         return dataclasses.asdict(self)
-
-
-def _check_int(config: TrialConfig, name: str, low: int, high: int) -> None:
-    value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be a whole number, got {value!r}")
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
-
-
-def _check_float(
-    config: TrialConfig, name: str, low: float, high: float, *, low_open: bool = False, high_open: bool = False
-) -> None:
-    value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if too_low or too_high:
-        left, right = ("(" if low_open else "["), (")" if high_open else "]")
-        raise ConfigError(f"{name} must be in {left}{low}, {high}{right}, got {value}")
 
 
 @dataclass(frozen=True)

@@ -140,8 +140,8 @@ class Sizing:
 def probe_epoch_seconds(client, dataset, config: dict) -> float:
     """Seconds one epoch of `config` over `dataset` takes on the training service, from its speed probe."""
     report = client.speed(config, len(dataset.classes))
-    train = (dataset.train_count or 0) / report["train_images_per_second"]
-    return train + (dataset.val_count or 0) / report["eval_images_per_second"]
+    train = (dataset.train_count or 0) / report.train_images_per_second
+    return train + (dataset.val_count or 0) / report.eval_images_per_second
 
 
 def size_trial(study: Study, config: dict, *, share: float | None, max_epochs: int | None, probe) -> Sizing:

@@ -47,6 +47,7 @@ from platform_web.studies.trainer_client import (
     UnknownTrainerTrial,
     dataset_path_for,
 )
+from trainer_api.schemas import EpochEvent, FinishedEvent, TrialStatus
 from worker.studies import budget
 from worker.studies.pruning import schedule_points
 
@@ -215,7 +216,7 @@ class Objective:
         outcome = self._submit(key, dataset_path, config)
         if isinstance(outcome, Outcome):
             return outcome
-        if key != own_key and outcome["state"] in ("cancelled", "failed") and not outcome.get("resumable"):
+        if key != own_key and outcome.state in ("cancelled", "failed") and not outcome.resumable:
             # The lost trial's key cannot be resumed: train this retry from scratch under its own key.
             key = own_key
             row.trainer_key = key
@@ -227,7 +228,7 @@ class Objective:
 
     # --- talking to the service ---------------------------------------------------------------------
 
-    def _submit(self, key: str, dataset_path: str, config: dict) -> dict | Outcome:
+    def _submit(self, key: str, dataset_path: str, config: dict) -> TrialStatus | Outcome:
         """POST the trial, waiting out busy slots and short outages; a TrialStatus, or an Outcome if it ends here."""
         busy_until = time.monotonic() + conf.TRAINER_BUSY_WAIT_SECONDS
         down_until = time.monotonic() + conf.TRAINER_RECONNECT_SECONDS
@@ -259,20 +260,20 @@ class Objective:
             try:
                 for event in self.client.events(key, offset, read_timeout=conf.EVENTS_READ_TIMEOUT_SECONDS):
                     last_contact = time.monotonic()
-                    kind = event.get("type")
+                    kind = event.type
                     if self._lease_lost():
                         return Outcome("abandoned", error=LEASE_LOST)
                     if kind == "heartbeat":
                         self._stop_requested(key)
                         continue
                     if kind == "epoch":
-                        offset = int(event["offset"]) + 1
+                        offset = event.offset + 1
                         outcome = self._on_epoch(trial, row, key, event)
                         if outcome is not None:
                             return outcome
                     elif kind == "finished":
-                        if event.get("resumable") and not self._stopping and self._resume(key, dataset_path, config):
-                            offset = int(event["offset"])  # the resumed trial appends from here
+                        if event.resumable and not self._stopping and self._resume(key, dataset_path, config):
+                            offset = event.offset  # the resumed trial appends from here
                             break
                         return self._finished(event, row)
             except UnknownTrainerTrial:
@@ -305,19 +306,19 @@ class Objective:
         except TrainerError:
             return False
 
-    def _on_epoch(self, trial: optuna.Trial, row: Trial, key: str, event: dict) -> Outcome | None:
-        records.epoch_recorded(row, event)
-        epoch = int(event["epoch"])
-        losses = [event.get("train_loss"), event.get("val_loss")]
+    def _on_epoch(self, trial: optuna.Trial, row: Trial, key: str, event: EpochEvent) -> Outcome | None:
+        records.epoch_recorded(row, event.model_dump())
+        epoch = event.epoch
+        losses = [event.train_loss, event.val_loss]
         if any(isinstance(v, float | int) and not math.isfinite(v) for v in losses if v is not None):
             self._cancel(key)
             return Outcome(
                 "diverged",
                 error=f"The loss became NaN or infinite in epoch {epoch}: the learning rate is probably too high.",
             )
-        accuracy = finite(event.get("val_accuracy"))
+        accuracy = finite(event.val_accuracy)
         accuracy = accuracy if accuracy is not None else 0.0
-        epochs = int(event.get("epochs") or row.epochs_planned or epoch)
+        epochs = int(event.epochs or row.epochs_planned or epoch)
         previous = self._last_accuracy.get(row.pk)
         if previous is None:  # the epoch before (a resumed trial), else chance level
             before = row.epochs.filter(epoch=epoch - 1).values_list("val_accuracy", flat=True).first()
@@ -337,10 +338,10 @@ class Objective:
         self._stop_requested(key)
         return None
 
-    def _finished(self, event: dict, row: Trial) -> Outcome:
-        state = event.get("state")
-        result = event.get("result") or {}
-        error = event.get("error") or result.get("message") or ""
+    def _finished(self, event: FinishedEvent, row: Trial) -> Outcome:
+        state = event.state
+        result = event.result.model_dump() if event.result else {}
+        error = event.error or result.get("message") or ""
         if state in ("completed", "early_stopped"):
             return Outcome("completed", value=finite(result.get("best_val_accuracy")), result=result)
         if state == "diverged":
@@ -350,7 +351,7 @@ class Objective:
             if self._stop_requested(key=None):
                 return Outcome("cancelled", error="Cancelled with the study.", result=result)
             return Outcome("failed", error="The trial was cancelled on the training service.", result=result)
-        if event.get("resumable"):
+        if event.resumable:
             return Outcome("lost", error=f"The training service stopped during this trial: {error}", result=result)
         return Outcome("failed", error=error or "The training service reported a failure without a message.")
 
