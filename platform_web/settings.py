@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "platform_web.core",
     "platform_web.accounts",
     "platform_web.datasets",
@@ -57,7 +58,20 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: it answers a locked-out login
 ]
+
+# Failed logins are counted per user name and address (django-axes); past the limit the
+# login page answers 429 with the wait until the next try, even for the right password.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = int(os.environ.get("LOGIN_FAILURE_LIMIT", 10))
+AXES_COOLOFF_TIME = float(os.environ.get("LOGIN_COOLOFF_MINUTES", 15)) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
+AXES_VERBOSE = False
+# Sign-ups per address and hour (platform_web/accounts/views.py).
+SIGNUPS_PER_IP_PER_HOUR = int(os.environ.get("SIGNUPS_PER_IP_PER_HOUR", 5))
 
 ROOT_URLCONF = "platform_web.urls"
 ASGI_APPLICATION = "platform_web.asgi.application"
@@ -128,6 +142,9 @@ ZIP_MAX_TOTAL_BYTES = int(os.environ.get("ZIP_MAX_TOTAL_BYTES", 8 * 1024**3))
 ZIP_MAX_ENTRIES = int(os.environ.get("ZIP_MAX_ENTRIES", 500_000))
 ZIP_MAX_RATIO = float(os.environ.get("ZIP_MAX_RATIO", 200))
 IMAGE_MAX_PIXELS = int(os.environ.get("IMAGE_MAX_PIXELS", 89_478_485))  # Pillow's default
+# Decoded pixels of a whole dataset, and per byte of its zip (worker/ingest/image_checks.PixelBudget).
+DATASET_MAX_PIXELS = int(os.environ.get("DATASET_MAX_PIXELS", 50_000_000_000))
+DATASET_MAX_PIXELS_PER_ZIP_BYTE = float(os.environ.get("DATASET_MAX_PIXELS_PER_ZIP_BYTE", 1000))
 # Processes that decode images during one ingestion (1 = in the worker process itself).
 INGEST_PROCESSES = int(os.environ.get("INGEST_PROCESSES", 2))
 

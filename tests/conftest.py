@@ -42,6 +42,16 @@ def redis_url():
 
 
 @pytest.fixture(autouse=True)
+def fresh_cache():
+    """The per-process cache (sign-up counts, capabilities) starts empty in every test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
     """Every test writes files under its own temporary MEDIA_ROOT."""
     settings.MEDIA_ROOT = tmp_path / "media"

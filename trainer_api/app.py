@@ -6,7 +6,6 @@ Routes parse and shape; trials.py runs trials, predictions.py classifies images.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
@@ -32,7 +31,7 @@ from trainer_api.schemas import (
     TrialRequest,
     TrialStatus,
 )
-from trainer_api.settings import TrainerSettings, get_settings
+from trainer_api.settings import TrainerSettings, get_settings, is_production
 from trainer_api.trials import TrialRegistry
 
 DEFAULT_TOKEN = "dev-trainer-token"
@@ -108,10 +107,20 @@ async def cancel_trial(key: TrialKey, registry: RegistryDep) -> TrialStatus:
     return TrialStatus(**await registry.wait_finished(key, CANCEL_WAIT_SECONDS))
 
 
+@protected.delete("/caches/{content_hash}", responses=ERRORS)
+def forget_dataset_cache(
+    content_hash: Annotated[str, PathParam(pattern=r"^[0-9a-f]{8,128}$")], registry: RegistryDep
+) -> dict[str, int]:
+    """Remove the decoded images of the dataset with this content hash (its owner deleted it)."""
+    return {"files_removed": registry.forget_cache(content_hash)}
+
+
 @protected.post("/predict", response_model=PredictResponse, responses={400: {"model": ErrorMessage}, **ERRORS})
 def predict(
     files: Annotated[list[UploadFile], File(description=f"one or more images (at most {MAX_FILES})")],
-    model: Annotated[str, Form(description="a model .pth / .safetensors path relative to TRAINER_DATA_DIR")],
+    model: Annotated[
+        str, Form(max_length=1024, description="a model .pth / .safetensors path relative to TRAINER_DATA_DIR")
+    ],
     cache: ModelCacheDep,
     top_k: Annotated[int, Form(ge=1, le=1000)] = 5,
 ) -> PredictResponse:
@@ -123,11 +132,11 @@ def predict(
 def create_app(settings: TrainerSettings | None = None) -> FastAPI:
     """The service for `settings` (default: from the environment), with its own trial registry and model cache."""
     settings = settings or get_settings()
-    if os.environ.get("PRODUCTION") == "1" and settings.token == DEFAULT_TOKEN:
+    if is_production() and settings.token == DEFAULT_TOKEN:
         raise RuntimeError("Refusing to start in production with the default TRAINER_TOKEN: set TRAINER_TOKEN.")
     registry = TrialRegistry(
         data_dir=settings.data_dir, cache_dir=settings.cache_dir, device=settings.device,
-        max_trials=settings.max_concurrent_trials, weights_dir=settings.weights_dir,
+        max_trials=settings.max_concurrent_trials, weights_dir=settings.weights_dir, datasets_dir=settings.datasets_dir,
     )  # fmt: skip
 
     @asynccontextmanager

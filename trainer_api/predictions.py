@@ -38,10 +38,14 @@ class ModelCache:
                 f"model must be a .pth or .safetensors path relative to the trainer's data folder, got {model!r}"
             )
         root = self.data_dir.resolve()
-        path = (root / relative).resolve()
-        if not path.is_relative_to(root):
+        try:
+            path = (root / relative).resolve()
+            inside, exists = path.is_relative_to(root), path.is_file()
+        except (OSError, ValueError) as e:  # a name too long for the filesystem, a NUL byte
+            raise BadModelPath(f"model path {model[:80]!r}... cannot be a file name ({type(e).__name__})") from e
+        if not inside:
             raise BadModelPath(f"model path {model!r} leads outside the trainer's data folder")
-        if not path.is_file():
+        if not exists:
             raise ModelNotFound(f"No model file at {model!r} (paths are relative to the trainer's data folder).")
         return path
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, model_validator
@@ -57,7 +58,7 @@ def _config_field(parameter: Hyperparameter):
     bounds = {}
     if parameter.low is not None:
         bounds["gt" if parameter.low_open else "ge"] = parameter.low
-    if parameter.high is not None:
+    if parameter.high is not None and math.isfinite(parameter.high):  # (no finite number is above infinity)
         bounds["lt" if parameter.high_open else "le"] = parameter.high
     return (parameter.type, Field(parameter.default, description=parameter.help, **bounds))
 

@@ -9,6 +9,14 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+def is_production() -> bool:
+    """PRODUCTION read as Django reads it: 1, true, yes or on (any case)."""
+    return os.environ.get("PRODUCTION", "").strip().lower() in TRUE_WORDS
+
+
 @dataclass(frozen=True)
 class TrainerSettings:
     token: str = field(default_factory=lambda: os.environ.get("TRAINER_TOKEN", "dev-trainer-token"))
@@ -18,6 +26,13 @@ class TrainerSettings:
             os.environ.get("TRAINER_DATA_DIR")
             or Path(os.environ.get("MEDIA_ROOT") or Path(os.environ.get("VAR_DIR", BASE_DIR / "var")) / "media")
             / "trainer"
+        )
+    )
+    # The only folder trials may read datasets from (default: `datasets/` beside the data folder,
+    # where the web app keeps them); a path outside it is refused as if it did not exist.
+    datasets_dir: Path | None = field(
+        default_factory=lambda: (
+            Path(os.environ["TRAINER_DATASETS_DIR"]) if os.environ.get("TRAINER_DATASETS_DIR") else None
         )
     )
     # Decoded dataset tensors, one file per (dataset content hash, input size).

@@ -83,9 +83,10 @@ class TrialRegistry:
 
     def __init__(
         self, *, data_dir: Path, cache_dir: Path, device: str = "auto", max_trials: int = 1,
-        weights_dir: Path | None = None, num_threads: int | None = None,
+        weights_dir: Path | None = None, num_threads: int | None = None, datasets_dir: Path | None = None,
     ) -> None:  # fmt: skip
         self.data_dir = Path(data_dir).absolute()
+        self.datasets_dir = Path(datasets_dir or self.data_dir.parent / "datasets").absolute()
         self.cache_dir = Path(cache_dir).absolute()
         self.device = device
         self.max_trials = max(1, max_trials)
@@ -263,15 +264,37 @@ class TrialRegistry:
             if trial.thread is not None:
                 trial.thread.join(max(0.0, deadline - time.monotonic()))
 
+    def forget_cache(self, content_hash: str) -> int:
+        """Delete the decoded-image cache files of one dataset (every input size); how many went."""
+        removed = 0
+        for path in self.cache_dir.glob(f"v*-{content_hash}-*"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
     # --- inside ------------------------------------------------------------------------------------
 
     def resolve_dataset(self, dataset_path: str) -> Path:
-        """The dataset folder (absolute, or relative to the data folder's parent), checked to hold a manifest."""
+        """The dataset folder (absolute, or relative to the data folder's parent), checked to hold a manifest.
+
+        Only folders inside `datasets_dir` are read. Anything else gets the same answer as a
+        folder that does not exist, naming only the path the caller sent, so the answer
+        never tells which server paths exist.
+        """
+        root = self.datasets_dir.resolve()
         folder = Path(dataset_path)
         if not folder.is_absolute():
             folder = self.data_dir.parent / folder
-        if not folder.is_dir():
-            raise DatasetNotFound(f"No dataset folder at {folder}: is the path right and the volume shared?")
+        try:
+            folder = folder.resolve()
+            found = folder.is_relative_to(root) and folder != root and folder.is_dir()
+        except (OSError, ValueError):  # a name too long for the filesystem, a NUL byte
+            found = False
+        if not found:
+            raise DatasetNotFound(
+                f"No dataset at {dataset_path!r} in the service's dataset folder: datasets are read only from "
+                "TRAINER_DATASETS_DIR (default: datasets/ beside TRAINER_DATA_DIR). Is the path right and the volume shared?"
+            )
         try:
             read_manifest(folder)
         except DatasetError as e:

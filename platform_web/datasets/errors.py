@@ -19,3 +19,7 @@ class IngestionError(DatasetError):
 
 class DatasetGone(DatasetError):
     """The dataset was deleted while it was being ingested."""
+
+
+class DatasetInUse(DatasetError):
+    """The dataset cannot be deleted while one of its studies runs."""

@@ -17,10 +17,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from platform_web.celery import app
-from platform_web.datasets.errors import UploadRejected
+from platform_web.datasets.errors import DatasetInUse, UploadRejected
 from platform_web.datasets.live import publish_dataset_progress
 from platform_web.datasets.models import Dataset
 from platform_web.datasets.zip_safety import human_bytes
+from platform_web.studies import services as study_services
+from platform_web.studies.trainer_client import TrainerClient, TrainerError
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +100,30 @@ def finish_ingestion(dataset_id, status: str, **fields) -> bool:
 
 
 def delete_dataset(*, dataset: Dataset) -> None:
-    """Delete the record (and, through it, its studies) and, once committed, every file of the dataset."""
+    """Delete the dataset and everything made from it: its studies (records, Optuna trials, trial folders),
+    its files, and its decoded images in the training service's cache.
+
+    Refused (DatasetInUse) while one of its studies is queued, running or cancelling: the
+    user cancels it first, so no trial goes on training on a dataset that is gone.
+    """
+    active = dataset.studies.exclude(state__in=study_services.FINISHED).first()
+    if active is not None:
+        raise DatasetInUse(
+            f"The study “{active.name}” is still {active.get_state_display().lower()} on this dataset: "
+            "cancel it (or let it finish), then delete the dataset."
+        )
+    for study in dataset.studies.all():
+        study_services.delete_study(study=study)
     paths = (dataset.directory, dataset.staging_directory, dataset.upload_path)
+    content_hash = dataset.content_hash
     with transaction.atomic():
         dataset.delete()
         transaction.on_commit(lambda: _remove_paths(paths))
+    if content_hash and not Dataset.objects.filter(content_hash=content_hash).exists():
+        try:
+            TrainerClient(timeout=5).forget_cache(content_hash)
+        except TrainerError as e:  # the cache is only a speed-up; the service may be down
+            log.warning("could not clear the decoded cache of dataset %s: %s", content_hash, e)
 
 
 def _remove_paths(paths) -> None:

@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
 from platform_web.datasets import selectors, services
-from platform_web.datasets.errors import UploadRejected
+from platform_web.datasets.errors import DatasetInUse, UploadRejected
 from platform_web.datasets.forms import DatasetUploadForm
 from platform_web.datasets.uploads import MULTIPART_OVERHEAD_BYTES, SizeLimitedUploadHandler
 from platform_web.datasets.zip_safety import human_bytes
@@ -125,6 +125,10 @@ def dataset_delete(request: HttpRequest, dataset_id) -> HttpResponse:
     if request.method == "GET":
         return render(request, "datasets/delete.html", {"dataset": dataset, "study_count": dataset.studies.count()})
     name = dataset.name
-    services.delete_dataset(dataset=dataset)
-    messages.success(request, f"Dataset “{name}” and its files were deleted.")
+    try:
+        services.delete_dataset(dataset=dataset)
+    except DatasetInUse as e:
+        messages.error(request, str(e))
+        return redirect("datasets:detail", dataset_id=dataset.pk)
+    messages.success(request, f"Dataset “{name}”, its studies and all their files were deleted.")
     return redirect("datasets:list")

@@ -81,7 +81,7 @@ def check_entries(infos: list[zipfile.ZipInfo], limits: ZipLimits) -> None:
             f"The zip holds {len(infos):,} entries; the limit is {limits.max_entries:,}. "
             "Split the dataset or remove files it does not need."
         )
-    declared_total = 0
+    declared_total = compressed_total = 0
     for info in infos:
         reason = unsafe_name_reason(info.filename)
         if reason:
@@ -101,7 +101,9 @@ def check_entries(infos: list[zipfile.ZipInfo], limits: ZipLimits) -> None:
         if info.is_dir():
             continue
         declared_total += info.file_size
+        compressed_total += info.compress_size
         _check_ratio(info, info.file_size, limits)
+    check_archive_ratio(declared_total, compressed_total, limits)
     if declared_total > limits.max_total_bytes:
         raise IngestionError(
             f"The zip says it unpacks to {human_bytes(declared_total)}, more than the limit of "
@@ -118,15 +120,36 @@ def _check_ratio(info: zipfile.ZipInfo, unpacked: int, limits: ZipLimits) -> Non
         )
 
 
-class ByteBudget:
-    """Counts the real bytes extracted from the whole zip against ZIP_MAX_TOTAL_BYTES."""
+def check_archive_ratio(unpacked: int, compressed: int, limits: ZipLimits) -> None:
+    """Refuse a zip whose entries together unpack to more than ZIP_MAX_RATIO times their compressed size.
 
-    def __init__(self, limits: ZipLimits) -> None:
+    The per-entry check spares small entries (a blank image compresses very well), so a
+    zip of many small, padded entries is caught here, on the whole archive.
+    """
+    if unpacked > RATIO_CHECK_FLOOR_BYTES and unpacked > limits.max_ratio * max(compressed, 1):
+        raise IngestionError(
+            f"The zip unpacks to {human_bytes(unpacked)} from {human_bytes(compressed)} of compressed data, more than "
+            f"{limits.max_ratio:g} times its size; this looks like a zip bomb, so the zip was refused. "
+            "Images are already compressed: zip them as they are, without padding."
+        )
+
+
+class ByteBudget:
+    """Counts the real bytes extracted from the whole zip against ZIP_MAX_TOTAL_BYTES and ZIP_MAX_RATIO.
+
+    `compressed_bytes`: the compressed size of the entries that will be extracted (the
+    real bytes can exceed what the entries declare).
+    """
+
+    def __init__(self, limits: ZipLimits, compressed_bytes: int | None = None) -> None:
         self.limits = limits
+        self.compressed_bytes = compressed_bytes
         self.used = 0
 
     def take(self, count: int, entry: str) -> None:
         self.used += count
+        if self.compressed_bytes is not None:
+            check_archive_ratio(self.used, self.compressed_bytes, self.limits)
         if self.used > self.limits.max_total_bytes:
             raise IngestionError(
                 f"The zip unpacks to more than the limit of {human_bytes(self.limits.max_total_bytes)} "

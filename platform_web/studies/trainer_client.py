@@ -159,6 +159,10 @@ class TrainerClient:
         except UnknownTrainerTrial:
             return None
 
+    def forget_cache(self, content_hash: str) -> int:
+        """Remove a deleted dataset's decoded images from the service's cache; how many files went."""
+        return int(self._request("DELETE", f"/v1/caches/{content_hash}").json().get("files_removed", 0))
+
     def predict(self, model: str, files: list[tuple[str, object, str]], top_k: int) -> PredictResponse:
         """The top-k classes of each image (name, file object, content type) under the model at `model`."""
         form = {"model": model, "top_k": str(top_k)}

@@ -2,9 +2,11 @@
 
 import io
 import stat
+import time
 import zipfile
 
 import pytest
+from PIL import Image
 
 from platform_web.datasets.models import Dataset
 from tests.datasets.builders import class_folders, dataset_zip, image_bytes, patch_entry
@@ -129,6 +131,30 @@ def test_compression_ratio_over_the_limit(ingest, good_dataset, settings):
     entries = class_folders() | {"cat/bomb.bmp": b"\0" * (3 * 1024 * 1024)}
     dataset = ingest(entries)
     assert_failed(dataset, "Entry “cat/bomb.bmp” unpacks to more than 50 times its compressed size", "zip bomb")
+    assert_untouched(good_dataset)
+
+
+def test_many_small_padded_entries_are_a_bomb_of_the_whole_zip(ingest, good_dataset):
+    # Each entry stays under the 1 MiB the per-entry check spares; together they unpack 40 MiB from ~40 KiB.
+    padding = b"\0" * (1024 * 1024 - 2048)
+    entries = {f"{name}/{n}.png": image_bytes(colour=(40 * n % 255, 90, 30)) + padding
+               for name in ("cat", "dog") for n in range(20)}  # fmt: skip
+    data = zip_bytes(entries)
+    assert len(data) < 100 * 1024
+    dataset = ingest(data)
+    assert_failed(dataset, "The zip unpacks to", "more than 200 times its size", "zip bomb")
+    assert_untouched(good_dataset)
+
+
+def test_tiny_files_that_decode_to_huge_images_are_refused_before_decoding(ingest, good_dataset):
+    out = io.BytesIO()
+    Image.new("1", (6000, 6000)).save(out, "PNG")  # 36 million pixels in a few KiB
+    huge = out.getvalue()
+    entries = class_folders(per_class=3) | {f"cat/huge-{n}.png": huge for n in range(8)}
+    started = time.monotonic()
+    dataset = ingest(entries)
+    assert_failed(dataset, "pixels per byte", "resize the images")
+    assert time.monotonic() - started < 20  # refused from the headers, not after decoding them all
     assert_untouched(good_dataset)
 
 

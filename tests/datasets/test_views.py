@@ -205,3 +205,42 @@ def test_deleting_during_ingestion_stops_it_and_leaves_no_files(user, tmp_path, 
     assert job.ingest_dataset(dataset_id=dataset.id) == "deleted"
     assert not dataset.directory.exists() and not dataset.staging_directory.exists()
     assert not dataset.upload_path.exists()
+
+
+def test_deleting_a_dataset_with_a_running_study_is_refused_then_removes_every_artefact(
+    alice_client, ingest, django_capture_on_commit_callbacks, settings, monkeypatch
+):
+    import optuna
+
+    from platform_web.studies.models import Study, Trial
+    from platform_web.studies.storage import get_storage, is_sqlite
+    from platform_web.studies.trainer_client import TrainerClient
+
+    forgotten = []
+    monkeypatch.setattr(TrainerClient, "forget_cache", lambda self, content_hash: forgotten.append(content_hash) or 2)
+    dataset = ingest(class_folders(("cat", "dog"), per_class=3))
+    study = Study.objects.create(owner=dataset.owner, dataset=dataset, name="overnight", space={}, n_trials=3,
+                                 optuna_name=f"study-{dataset.pk}", state="running", optuna_ready=True)  # fmt: skip
+    with_optuna = not is_sqlite()  # an in-memory SQLite test database has no Optuna storage: the PostgreSQL pass
+    if with_optuna:
+        optuna.create_study(study_name=study.optuna_name, storage=get_storage(), direction="maximize")
+    Trial.objects.create(study=study, number=0, state="completed", trainer_key=f"{study.pk}-0")
+    folder = settings.TRAINER_DATA_DIR / "trials" / f"{study.pk}-0"
+    folder.mkdir(parents=True)
+    (folder / "model.pth").write_bytes(b"weights")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        refused = alice_client.post(reverse("datasets:delete", args=[dataset.id]), follow=True)
+    assert "“overnight” is still running on this dataset: cancel it" in refused.content.decode()
+    assert Dataset.objects.filter(pk=dataset.pk).exists() and Study.objects.filter(pk=study.pk).exists()
+    assert folder.exists() and (dataset.directory / "manifest.json").exists() and not forgotten
+
+    Study.objects.filter(pk=study.pk).update(state="cancelled")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(reverse("datasets:delete", args=[dataset.id]))
+    assert response.status_code == 302 and response["Location"] == reverse("datasets:list")
+    assert not Dataset.objects.filter(pk=dataset.pk).exists() and not Study.objects.exists()
+    assert not Trial.objects.exists() and not folder.exists() and not dataset.directory.exists()
+    if with_optuna:
+        assert study.optuna_name not in {s.study_name for s in optuna.get_all_study_summaries(get_storage())}
+    assert forgotten == [dataset.content_hash]

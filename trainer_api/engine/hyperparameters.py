@@ -121,7 +121,7 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
         1e-3,
         help="the optimiser's peak step size",
         low=0.0,
-        high=10.0,
+        high=math.inf,
         low_open=True,
         table="lr",
         searches=(
@@ -153,7 +153,7 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
         0.0,
         help="pull of the weights towards zero",
         low=0.0,
-        high=10.0,
+        high=math.inf,
         table="wd",
         searches=(
             SearchRange(

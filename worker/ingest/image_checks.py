@@ -9,7 +9,11 @@ import multiprocessing
 import os
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
 
+from PIL import Image
+
+from platform_web.datasets.errors import IngestionError
 from trainer_api.engine.images import open_rgb
 
 # (width, height) after EXIF orientation, or the reason the file is unusable.
@@ -26,6 +30,46 @@ def check_images(paths: list[str], max_pixels: int) -> list[CheckResult]:
         except Exception as e:  # noqa: BLE001 - UnreadableImage, or a decoder broken by a malformed file
             results.append(_reason(e, path))
     return results
+
+
+# Below this many decoded pixels a dataset is never refused for its pixels per zip byte.
+PIXEL_RATIO_FLOOR = 200_000_000
+
+
+class PixelBudget:
+    """Counts the pixels the images will decode to, from their headers, before any is decoded.
+
+    A small file can declare a huge image (a 30 KB 1-bit PNG of 9400 x 9400 decodes to
+    265 MB), so a zip of a few dozen ties up ingestion for everyone. Refused: more than
+    `max_total` pixels in all, or, past PIXEL_RATIO_FLOOR, more than `max_per_byte`
+    pixels per byte of the uploaded zip (photos and scans decode to a few to a few
+    hundred pixels per byte).
+    """
+
+    def __init__(self, max_total: int, max_per_byte: float, zip_bytes: int) -> None:
+        self.max_total = max_total
+        self.max_per_byte = max_per_byte
+        self.zip_bytes = max(1, zip_bytes)
+        self.pixels = 0
+
+    def take(self, path: Path, entry: str) -> None:
+        try:
+            with Image.open(path) as image:
+                width, height = image.size
+        except Exception:  # noqa: BLE001 - unreadable: the decode reports it with its reason
+            return
+        self.pixels += width * height
+        if self.pixels > self.max_total:
+            raise IngestionError(
+                f"The images decode to more than {self.max_total:,} pixels in all (reached at “{entry}”, "
+                f"{width} x {height}); the limit is DATASET_MAX_PIXELS. Resize the images or upload fewer."
+            )
+        if self.pixels > PIXEL_RATIO_FLOOR and self.pixels > self.max_per_byte * self.zip_bytes:
+            raise IngestionError(
+                f"The images decode to {self.pixels:,} pixels from a {self.zip_bytes:,}-byte zip, more than "
+                f"{self.max_per_byte:g} pixels per byte (reached at “{entry}”, {width} x {height}). Files this small "
+                "that decode this large are refused: resize the images to the size you train at."
+            )
 
 
 def _reason(error: Exception, path: str) -> str:

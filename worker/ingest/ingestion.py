@@ -17,7 +17,7 @@ from pathlib import Path
 from platform_web.datasets.errors import IngestionError
 from platform_web.datasets.zip_safety import ByteBudget, ZipLimits, check_entries, extract_entry, open_zip
 from worker.ingest.dataset_summary import IngestResult, Item, summarise
-from worker.ingest.image_checks import CheckResult, ImageChecker, default_processes
+from worker.ingest.image_checks import CheckResult, ImageChecker, PixelBudget, default_processes
 from worker.ingest.layouts import Candidate, plan_layout
 
 ProgressCallback = Callable[[float, str], None]
@@ -32,6 +32,9 @@ class IngestSettings:
 
     zip_limits: ZipLimits
     max_pixels: int
+    # Decoded pixels of the whole dataset, and per byte of the zip (see PixelBudget).
+    max_total_pixels: int = 50_000_000_000
+    max_pixels_per_zip_byte: float = 1000.0
     processes: int = default_processes()
     # Fewer images than this are decoded in this process: starting a pool costs more than it saves.
     pool_threshold: int = 500
@@ -60,6 +63,11 @@ def ingest_zip(zip_path: Path, work_dir: Path, config: IngestSettings, on_progre
     return summarise(items, plan, plan.warnings + warnings, work_dir, on_progress, UNPACK_END)
 
 
+def zip_bytes(zf: zipfile.ZipFile) -> int:
+    """The uploaded zip's size on disk."""
+    return os.path.getsize(zf.filename) if zf.filename else 0
+
+
 def _unpack(
     zf: zipfile.ZipFile,
     by_name: dict[str, zipfile.ZipInfo],
@@ -70,7 +78,8 @@ def _unpack(
 ) -> tuple[list[Item], list[dict]]:
     """Extract every candidate (counting real bytes) while a pool decodes the extracted files."""
     total = len(candidates)
-    budget = ByteBudget(config.zip_limits)
+    budget = ByteBudget(config.zip_limits, compressed_bytes=sum(by_name[c.entry].compress_size for c in candidates))
+    pixels = PixelBudget(config.max_total_pixels, config.max_pixels_per_zip_byte, zip_bytes(zf))
     processes = config.processes if total >= config.pool_threshold else 1
     checker = ImageChecker(config.max_pixels, processes)
     batches: dict[int, list[tuple[Candidate, bytes, Path]]] = {}
@@ -122,6 +131,7 @@ def _unpack(
                 # A name clash (a file and a folder of the same name): skip the file, keep going.
                 warnings.append({"path": candidate.entry, "message": f"could not be written ({e.strerror}), skipped"})
                 continue
+            pixels.take(target, candidate.entry)  # from the header: refused before the pool decodes it
             batch.append((candidate, digest, target))
             extracted += 1
             if len(batch) >= config.batch_size:

@@ -37,6 +37,8 @@ def ingest_settings() -> IngestSettings:
             max_ratio=settings.ZIP_MAX_RATIO,
         ),
         max_pixels=settings.IMAGE_MAX_PIXELS,
+        max_total_pixels=settings.DATASET_MAX_PIXELS,
+        max_pixels_per_zip_byte=settings.DATASET_MAX_PIXELS_PER_ZIP_BYTE,
         processes=max(1, min(settings.INGEST_PROCESSES, os.cpu_count() or 1)),
     )
 

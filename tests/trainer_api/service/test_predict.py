@@ -70,13 +70,13 @@ def test_an_oversized_file_gets_its_own_error(client, model_path, monkeypatch):
 @pytest.mark.parametrize(
     "model, code",
     [("../../../etc/passwd.pth", 400), ("/etc/model.pth", 400), ("trials/t-model/config.json", 400),
-     ("trials/nothing-here/model.pth", 404)],
+     ("trials/nothing-here/model.pth", 404), ("a" * 300 + ".pth", 404), ("a/" * 2500 + "m.pth", 422)],
 )  # fmt: skip
 def test_model_paths_outside_the_data_folder_or_missing_are_refused(client, model, code):
     files = [("files", ("w.png", png(240), "image/png"))]
     response = client.post("/v1/predict", data={"model": model}, files=files)
     assert response.status_code == code
-    assert "model" in response.json()["detail"]
+    assert "model" in str(response.json()["detail"])
 
 
 def test_a_file_that_is_not_a_model_is_404_with_the_reason(client, registry):

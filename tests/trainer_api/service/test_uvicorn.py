@@ -38,7 +38,7 @@ def status_of(trainer: TrainerProcess, key: str) -> dict:
 
 
 def test_over_http_a_trial_streams_live_and_the_token_is_checked(trainer, tmp_path):
-    dataset = make_dataset(tmp_path / "dataset")
+    dataset = make_dataset(tmp_path / "datasets" / "1")
     assert httpx.get(f"{trainer.url}/v1/architectures", timeout=10).status_code == 401
     response = httpx.post(f"{trainer.url}/v1/trials", json=trial_body("h-1", dataset, epochs=3), headers=AUTH,
                           timeout=30)  # fmt: skip
@@ -54,7 +54,7 @@ EPOCHS = 40
 
 
 def test_a_trial_killed_with_the_service_resumes_from_its_checkpoint(trainer, tmp_path):
-    dataset = make_dataset(tmp_path / "dataset", per_class=24)
+    dataset = make_dataset(tmp_path / "datasets" / "1", per_class=24)
     body = trial_body("r-1", dataset, epochs=EPOCHS, batch_size=4)
     assert httpx.post(f"{trainer.url}/v1/trials", json=body, headers=AUTH, timeout=30).status_code == 202
     work_dir = trainer.folder / "data" / "trials" / "r-1"

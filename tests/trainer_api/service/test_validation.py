@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from tests.trainer_api.service.helpers import trial_body
@@ -27,14 +29,27 @@ def test_input_size_below_the_architecture_minimum_says_the_minimum(client, data
 
 
 def test_missing_dataset_folder(client, tmp_path):
-    code, detail = refused(client, trial_body("t3", tmp_path / "no-such-dataset"))
+    code, detail = refused(client, trial_body("t3", tmp_path / "datasets" / "no-such-dataset"))
     assert code == 422
-    assert "No dataset folder" in detail and "no-such-dataset" in detail
+    assert "No dataset at" in detail and "no-such-dataset" in detail
+
+
+def test_a_dataset_outside_the_dataset_folder_is_refused_like_a_missing_one(client, dataset, tmp_path, registry):
+    copy = tmp_path / "elsewhere" / "1"
+    shutil.copytree(dataset, copy)
+    answers = {}
+    for name, path in {"copy": copy, "root": "/root", "climb": "datasets/../elsewhere/1", "gone": "/no/such"}.items():
+        code, detail = refused(client, trial_body(f"out-{name}", path))
+        assert code == 422, detail
+        answers[name] = detail.replace(repr(str(path)), "<path>")
+        assert not registry.work_dir(f"out-{name}").exists()
+    assert len(set(answers.values())) == 1, answers  # the same words whether the folder exists or not
+    assert str(tmp_path) not in answers["root"] and "manifest" not in answers["copy"]
 
 
 def test_folder_without_manifest(client, tmp_path):
-    (tmp_path / "half-made").mkdir()
-    code, detail = refused(client, trial_body("t4", tmp_path / "half-made"))
+    (tmp_path / "datasets" / "half-made").mkdir(parents=True)
+    code, detail = refused(client, trial_body("t4", tmp_path / "datasets" / "half-made"))
     assert code == 422
     assert "manifest.json" in detail
 
@@ -64,3 +79,27 @@ def test_keys_are_limited_to_a_folder_safe_charset(client, dataset, key, registr
     assert code == 422
     trials = registry.data_dir / "trials"
     assert not trials.exists() or not any(trials.iterdir())
+
+
+@pytest.mark.parametrize("word", ["1", "true", "YES", " on "])
+def test_production_in_any_spelling_refuses_the_default_token(monkeypatch, trainer_settings, word):
+    from dataclasses import replace
+
+    from trainer_api.app import DEFAULT_TOKEN, create_app
+
+    monkeypatch.setenv("PRODUCTION", word)
+    with pytest.raises(RuntimeError, match="default TRAINER_TOKEN"):
+        create_app(replace(trainer_settings, token=DEFAULT_TOKEN))
+    monkeypatch.setenv("PRODUCTION", "off")
+    create_app(replace(trainer_settings, token=DEFAULT_TOKEN))
+
+
+def test_forgetting_a_datasets_cache_removes_its_files_only(client, registry):
+    registry.cache_dir.mkdir(parents=True, exist_ok=True)
+    mine = [registry.cache_dir / f"v1-abc12345-{size}px.{ext}" for size in (32, 64) for ext in ("npy", "json")]
+    other = registry.cache_dir / "v1-def45678-32px.npy"
+    for path in (*mine, other):
+        path.write_bytes(b"x")
+    assert client.delete("/v1/caches/abc12345").json() == {"files_removed": 4}
+    assert not any(p.exists() for p in mine) and other.exists()
+    assert client.delete("/v1/caches/..%2F..").status_code in (404, 422)
