@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from platform_web.core.launcher import Supervisor, free_port, plan_children, redis_answers, redis_server_binary  # noqa: E402
+from trainer_api.engine.images import open_rgb  # noqa: E402
 
 CLASSES = 10
 SIZE = 64
@@ -70,8 +71,6 @@ def generate_zip(path: Path, images: int) -> Path:
 
 def decode_baseline(path: Path) -> float:
     """Seconds to decode every image once in this process, straight from the zip (no unpacking, no checks)."""
-    from trainer_api.engine.images import open_rgb
-
     started = time.perf_counter()
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist():

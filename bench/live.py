@@ -82,6 +82,7 @@ def setup_django() -> None:
 
 def create_watched_study() -> tuple[str, str]:
     """A user, a dataset and a running study; returns (study id, session cookie value)."""
+    # Imported here, not at the top: Django's models load only after django.setup() has run.
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.sessions.backends.db import SessionStore
 
@@ -103,7 +104,7 @@ def create_watched_study() -> tuple[str, str]:
 def publish(study_id: str, events: int, rate: float) -> None:
     """The worker's side: `events` epoch events through record_event, paced at `rate` per second (0: flat out)."""
     setup_django()
-    from platform_web.studies.events import record_event
+    from platform_web.studies.events import record_event  # only after setup_django()
 
     start = time.perf_counter()
     for i in range(events):

@@ -49,6 +49,9 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import synthetic  # noqa: E402
 
+from tests.conftest import _claim_redis_db  # noqa: E402
+from tests.platform_processes import start_platform  # noqa: E402
+
 VAL_FOLDERS = ("val", "valid", "test")
 
 
@@ -254,8 +257,6 @@ print(json.dumps({
 
 
 def run_platform(zip_path: Path, budget: int, redis_url: str, work: Path) -> dict:
-    from tests.platform_processes import start_platform
-
     # The test helper pins every process to one thread (tests share the cores); a study uses them all.
     threads = str(os.cpu_count() or 1)
     platform = start_platform(work / "platform", redis_url, extra_env={"OMP_NUM_THREADS": threads})
@@ -296,8 +297,6 @@ def main() -> int:
 
     redis_url = claim = admin = None
     if "platform" in arms:
-        from tests.conftest import _claim_redis_db
-
         claimed = _claim_redis_db()
         if claimed is None:
             raise SystemExit("bench/search.py needs the Redis at 127.0.0.1:6379 (or a free test database on it)")

@@ -13,6 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform_web.settings")
 app = Celery("platform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.include = ["worker.ingest_tasks", "worker.study_tasks", "worker.model_tasks"]
-# Study slots run for hours on the `training` queue, apart from quick ingestion work;
-# the model page's evaluations and exports (minutes at most) go with the quick work.
-app.conf.task_routes = {"studies.*": {"queue": "training"}, "models.*": {"queue": "ingest"}}
+# Three queues, each with worker processes of its own, so no kind of work waits behind another:
+# study slots run for hours on `training`; ingestion (seconds to minutes per upload) on `ingest`;
+# the model page's evaluations and exports on `models`, never behind another user's upload.
+app.conf.task_routes = {"studies.*": {"queue": "training"}, "models.*": {"queue": "models"}}

@@ -25,11 +25,10 @@ from typing import Any
 
 from trainer_api import engine
 from trainer_api.contract import FINISHED_STATES
-from trainer_api.engine.errors import DatasetError
-from trainer_api.engine.manifest import read_manifest
-from trainer_api.errors import DatasetNotFound, InvalidTrial, SlotsBusy, UnknownTrial
+from trainer_api.errors import SlotsBusy, UnknownTrial
 from trainer_api.schemas import TRIAL_EVENT
 from trainer_api.trial_files import append_event, read_events, read_state, rewrite_events, to_plain, write_state
+from trainer_api.trial_inputs import build_config, resolve_dataset
 
 log = logging.getLogger(__name__)
 
@@ -192,7 +191,7 @@ class TrialRegistry:
         existing = self._existing(key)
         if existing is not None:
             return existing
-        dataset_dir = self.resolve_dataset(dataset_path)
+        dataset_dir = resolve_dataset(dataset_path, data_dir=self.data_dir, datasets_dir=self.datasets_dir)
         trial_config = build_config(config)
         with self._lock:
             existing = self._existing(key, locked=True)
@@ -273,33 +272,6 @@ class TrialRegistry:
         return removed
 
     # --- inside ------------------------------------------------------------------------------------
-
-    def resolve_dataset(self, dataset_path: str) -> Path:
-        """The dataset folder (absolute, or relative to the data folder's parent), checked to hold a manifest.
-
-        Only folders inside `datasets_dir` are read. Anything else gets the same answer as a
-        folder that does not exist, naming only the path the caller sent, so the answer
-        never tells which server paths exist.
-        """
-        root = self.datasets_dir.resolve()
-        folder = Path(dataset_path)
-        if not folder.is_absolute():
-            folder = self.data_dir.parent / folder
-        try:
-            folder = folder.resolve()
-            found = folder.is_relative_to(root) and folder != root and folder.is_dir()
-        except (OSError, ValueError):  # a name too long for the filesystem, a NUL byte
-            found = False
-        if not found:
-            raise DatasetNotFound(
-                f"No dataset at {dataset_path!r} in the service's dataset folder: datasets are read only from "
-                "TRAINER_DATASETS_DIR (default: datasets/ beside TRAINER_DATA_DIR). Is the path right and the volume shared?"
-            )
-        try:
-            read_manifest(folder)
-        except DatasetError as e:
-            raise DatasetNotFound(f"{e} (is the dataset ready?)") from e
-        return folder
 
     def _existing(self, key: str, locked: bool = False) -> tuple[dict[str, Any], bool] | None:
         """(status, started) for a key that exists: running here, finished, or interrupted (resumed now)."""
@@ -400,23 +372,6 @@ class TrialRegistry:
         event = {"type": "finished", **fields, "offset": offset}
         TRIAL_EVENT.validate_python(event)  # what the stream promises (schemas.TrialEvent)
         return event
-
-
-def build_config(config: dict[str, Any]) -> Any:
-    """The engine's TrialConfig for validated request fields; InvalidTrial names what to change."""
-    name = config.get("architecture")
-    if name not in engine.ARCHITECTURES:
-        known = ", ".join(sorted(engine.ARCHITECTURES))
-        raise InvalidTrial(f"Unknown architecture {name!r}; known architectures: {known}.")
-    minimum = engine.ARCHITECTURES[name].min_input_size
-    if config.get("input_size", 0) < minimum:
-        raise InvalidTrial(
-            f"input_size {config.get('input_size')} is too small for {name}: it needs at least {minimum} px."
-        )
-    try:
-        return engine.TrialConfig.from_dict(config)
-    except (engine.ConfigError, TypeError, ValueError) as e:
-        raise InvalidTrial(f"Invalid trial configuration: {e}") from e
 
 
 def _env_threads() -> int | None:

@@ -3,8 +3,8 @@
 Both tasks take the Trial's primary key, re-read the row and call the services,
 which cache the result next to the model file under a file lock: a task that is
 delivered twice (late acknowledgement, a page asking again) does the work once.
-They run on the `ingest` queue (see `task_routes` in platform_web/celery.py), with the
-short jobs, not behind the hours-long study slots.
+They run on the `models` queue (see `task_routes` in platform_web/celery.py), on a worker
+of their own: not behind the hours-long study slots, nor behind another user's upload.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 `make up` runs `manage.py up`, which calls `run_platform()`: it finds or starts
 Redis, starts Django (ASGI), one Celery worker and the training service as
 child processes, waits until each answers its health check, prints the URL,
-and stops them all on Ctrl-C (or when any of them dies). Children get SIGTERM
-from the kernel if this process is killed outright, so nothing is orphaned.
+and stops them all on Ctrl-C. A child that dies is started again on its own
+(after a backoff that grows while it keeps dying quickly, with a log line); the
+others go on. Children get SIGTERM from the kernel if this process is killed
+outright, so nothing is orphaned, and the ports are free again at once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ import httpx
 import redis
 
 PR_SET_PDEATHSIG = 1
+# Seconds before starting a dead child again, by how many times in a row it died quickly.
+RESTART_BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
+# A child that ran this long before dying counts as healthy: its backoff starts over.
+STEADY_SECONDS = 60.0
 
 
 class LaunchError(RuntimeError):
@@ -88,17 +94,27 @@ class Child:
     argv: list[str]
     health: str = ""  # URL that answers 200 once the child is ready ("" = wait for nothing)
     process: subprocess.Popen | None = field(default=None, repr=False)
+    started_at: float = 0.0  # time.monotonic() of the last start
+    quick_deaths: int = 0  # deaths in a row, each within STEADY_SECONDS of its start
+    restart_at: float | None = None  # when a dead child is due to start again
 
 
 class Supervisor:
-    """Owns the child processes: starts them, watches them, stops them all."""
+    """Owns the child processes: starts them, starts again those that die, stops them all."""
 
-    def __init__(self, log_dir: Path, env: dict[str, str]) -> None:
+    def __init__(self, log_dir: Path, env: dict[str, str], backoff: tuple[float, ...] = RESTART_BACKOFF,
+                 steady_seconds: float = STEADY_SECONDS) -> None:  # fmt: skip
         self.log_dir = log_dir
         self.env = env
+        self.backoff = backoff
+        self.steady_seconds = steady_seconds
         self.children: list[Child] = []
 
     def start(self, child: Child) -> None:
+        self._spawn(child)
+        self.children.append(child)
+
+    def _spawn(self, child: Child) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{child.name}.log", "ab", buffering=0)  # noqa: SIM115 (owned by the child)
         child.process = subprocess.Popen(
@@ -111,13 +127,32 @@ class Supervisor:
             preexec_fn=_die_with_parent,
         )
         log.close()
-        self.children.append(child)
+        child.started_at = time.monotonic()
 
-    def dead_child(self) -> Child | None:
+    def tend(self, say=print) -> None:
+        """Start again every child that has died, once its backoff has passed; the others are left alone.
+
+        Call it every fraction of a second. A death is reported once, with the child's
+        exit code, the delay and the end of its log; the start again is reported too.
+        """
+        now = time.monotonic()
         for child in self.children:
-            if child.process and child.process.poll() is not None:
-                return child
-        return None
+            if child.process is None or child.process.poll() is None:
+                continue
+            if child.restart_at is None:
+                if now - child.started_at >= self.steady_seconds:
+                    child.quick_deaths = 0
+                delay = self.backoff[min(child.quick_deaths, len(self.backoff) - 1)]
+                child.quick_deaths += 1
+                child.restart_at = now + delay
+                say(
+                    f"{child.name} exited with code {child.process.returncode}; starting it again in {delay:g} s "
+                    f"(death {child.quick_deaths} in a row). {self.log_tail(child)}"
+                )
+            elif now >= child.restart_at:
+                child.restart_at = None
+                self._spawn(child)
+                say(f"started {child.name} again (pid {child.process.pid})")
 
     def wait_healthy(self, child: Child, timeout: float, stopping) -> None:
         """Poll the child's health URL until it answers 200; raise LaunchError on exit or timeout."""
@@ -197,9 +232,10 @@ def plan_children(*, python: str, web_port: int, trainer_port: int, host: str, w
                   ingest_concurrency: int = 1) -> list[Child]:  # fmt: skip
     """The platform's processes, in start order.
 
-    Study slots hold a worker process for a whole study, so quick work (ingestion,
-    model evaluation and exports) has a worker node of its own on the `ingest`
-    queue: an upload never waits behind a running study.
+    Study slots hold a worker process for a whole study, so quick work has worker
+    nodes of its own: ingestion on the `ingest` queue (an upload never waits behind
+    a running study) and the model page's evaluations and exports on `models` (an
+    export never waits behind someone's upload).
     """
     return [
         Child(
@@ -209,6 +245,7 @@ def plan_children(*, python: str, web_port: int, trainer_port: int, host: str, w
         ),
         Child("worker", celery_worker_argv(python, "worker", "training", worker_concurrency)),
         Child("ingest-worker", celery_worker_argv(python, "ingest", "ingest", ingest_concurrency)),
+        Child("model-worker", celery_worker_argv(python, "models", "models", 1)),
         Child("web", web_server_argv(python, host, web_port), health=f"http://{host}:{web_port}/healthz"),
     ]  # fmt: skip
 
@@ -276,11 +313,8 @@ def run_platform(*, var_dir: Path, web_port: int, trainer_port: int, host: str =
 
         say(f"\nThe platform is up: http://{host}:{web_port}/   (Ctrl-C stops everything)\n")
         while not stop_requested:
-            dead = supervisor.dead_child()
-            if dead is not None:
-                say(f"{dead.name} stopped unexpectedly; stopping the platform. {supervisor.log_tail(dead)}")
-                return 1
-            time.sleep(0.5)
+            supervisor.tend(say)
+            time.sleep(0.2)
         return 0
     except LaunchError as e:
         say(f"Could not start the platform: {e}")

@@ -15,12 +15,12 @@ COMPOSE = ROOT / "docker-compose.yml"
 def test_compose_file_describes_the_multi_host_shape():
     spec = yaml.safe_load(COMPOSE.read_text())
     services = spec["services"]
-    assert {"postgres", "redis", "web", "worker", "ingest-worker", "trainer"} <= set(services)
+    assert {"postgres", "redis", "web", "worker", "ingest-worker", "model-worker", "trainer"} <= set(services)
     for name in services:
         assert "healthcheck" in services[name], f"{name} has no health check"
     gpu = services["trainer"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["capabilities"] == ["gpu"]
-    for name in ("web", "worker", "ingest-worker", "trainer"):
+    for name in ("web", "worker", "ingest-worker", "model-worker", "trainer"):
         mounts = services[name]["volumes"]
         assert any(str(m).startswith("media:") for m in mounts), f"{name} does not share the media volume"
 

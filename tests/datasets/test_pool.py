@@ -5,9 +5,10 @@ import dataclasses
 import pytest
 
 from platform_web.datasets.models import Dataset
-from tests.datasets.builders import class_folders
+from tests.datasets.builders import class_folders, image_bytes
 from tests.datasets.conftest import manifest_of
 from worker.ingest import job
+from worker.ingest.image_checks import ImageChecker
 
 pytestmark = [pytest.mark.django_db]
 
@@ -26,8 +27,6 @@ def test_pool_and_inline_decoding_agree(ingest, settings, monkeypatch):
 
 
 def _check_in_a_daemon(paths: list[str], results) -> None:
-    from worker.ingest.image_checks import ImageChecker
-
     checker = ImageChecker(max_pixels=10**6, processes=2)
     try:
         checker.submit(0, paths)
@@ -38,8 +37,6 @@ def _check_in_a_daemon(paths: list[str], results) -> None:
 
 def test_the_pool_starts_inside_a_daemonic_process_like_a_celery_worker(tmp_path):
     import multiprocessing
-
-    from tests.datasets.builders import image_bytes
 
     good, bad = tmp_path / "good.png", tmp_path / "bad.png"
     good.write_bytes(image_bytes())

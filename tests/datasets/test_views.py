@@ -4,11 +4,15 @@ import io
 import os
 from pathlib import Path
 
+import optuna
 import pytest
 from django.urls import reverse
 
 from platform_web.datasets import services
 from platform_web.datasets.models import Dataset
+from platform_web.studies.models import Study, Trial
+from platform_web.studies.storage import get_storage, is_sqlite
+from platform_web.studies.trainer_client import TrainerClient
 from tests.datasets.builders import class_folders, dataset_zip, write_zip
 from worker.ingest import job
 
@@ -210,12 +214,6 @@ def test_deleting_during_ingestion_stops_it_and_leaves_no_files(user, tmp_path, 
 def test_deleting_a_dataset_with_a_running_study_is_refused_then_removes_every_artefact(
     alice_client, ingest, django_capture_on_commit_callbacks, settings, monkeypatch
 ):
-    import optuna
-
-    from platform_web.studies.models import Study, Trial
-    from platform_web.studies.storage import get_storage, is_sqlite
-    from platform_web.studies.trainer_client import TrainerClient
-
     forgotten = []
     monkeypatch.setattr(TrainerClient, "forget_cache", lambda self, content_hash: forgotten.append(content_hash) or 2)
     dataset = ingest(class_folders(("cat", "dog"), per_class=3))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.live.web_server import start_web_server
+
 
 @pytest.fixture
 def redis_layer(settings, redis_url):
@@ -16,8 +18,6 @@ def redis_layer(settings, redis_url):
 @pytest.fixture(scope="module")
 def web_server(tmp_path_factory, redis_url):
     """The web server (uvicorn, as `make up` runs it) serving the platform over HTTP and WebSockets, with its own database (no worker, no trainer)."""
-    from tests.live.web_server import start_web_server
-
     server = start_web_server(tmp_path_factory.mktemp("web"), redis_url)
     yield server
     server.stop()

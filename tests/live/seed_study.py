@@ -56,6 +56,7 @@ def curve(rng: random.Random, params: dict, epochs: int) -> list[tuple[float, fl
 
 
 def seed_study(request: dict) -> dict:
+    # Imported here, not at the top: Django's models load only after django.setup() has run.
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.sessions.backends.db import SessionStore
     from django.utils import timezone
@@ -95,7 +96,7 @@ def seed_study(request: dict) -> dict:
         metrics += [EpochMetric(trial_id=by_number[number], epoch=e, val_accuracy=a, val_loss=loss, seconds=0.7)
                     for e, (a, loss) in enumerate(points, start=1)]  # fmt: skip
     EpochMetric.objects.bulk_create(metrics, batch_size=2000)
-    from platform_web.studies import records
+    from platform_web.studies import records  # after django.setup(), as above
 
     completed = Trial.objects.filter(study=study, state="completed").order_by("-value").first()
     Study.objects.filter(pk=study.pk).update(best_trial=completed)
@@ -109,7 +110,7 @@ def seed_study(request: dict) -> dict:
 
 def play_trial(request: dict) -> dict:
     """One trial as the worker records it: started, an epoch at a time, then completed."""
-    from platform_web.studies import records
+    from platform_web.studies import records  # after django.setup(), as in seed_study
 
     rng = random.Random(request.get("seed", 1))
     params = trial_params(rng)

@@ -12,7 +12,9 @@ from django.db import connections
 from platform_web.asgi import application
 from platform_web.datasets.live import publish_dataset_progress
 from platform_web.datasets.models import Dataset
+from tests.datasets.builders import dataset_zip
 from tests.live.builders import make_dataset, session_cookie
+from worker.ingest import job
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
 
@@ -66,8 +68,6 @@ async def test_refused_for_a_foreign_origin(redis_layer, user):
 
 
 async def test_real_ingestion_reports_progress_then_ready(redis_layer, user, settings, tmp_path):
-    from tests.datasets.builders import dataset_zip
-    from worker.ingest import job
 
     settings.INGEST_PROCESSES = 1
     dataset = await sync_to_async(make_dataset)(user, status=Dataset.Status.PENDING, classes=[], image_count=0)

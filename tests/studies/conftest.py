@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from platform_web.studies import slot_queue
+from platform_web.studies import selectors, slot_queue
 from tests.studies.factories import ARCHITECTURES, make_ready_dataset
 
 
 @pytest.fixture(autouse=True)
 def _no_trainer_lookups(monkeypatch):
     """Pages ask the training service for its device and architectures; in-process tests answer for it."""
-    from platform_web.studies import selectors
-
     monkeypatch.setattr(
         selectors,
         "trainer_capabilities",

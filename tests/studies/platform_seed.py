@@ -16,6 +16,7 @@ import django
 
 def main(request: dict) -> dict:
     django.setup()
+    # Imported here, not at the top: Django's models load only after django.setup() has run.
     from django.contrib.auth import get_user_model
 
     from platform_web.studies import services
@@ -35,7 +36,7 @@ def main(request: dict) -> dict:
         return {"id": str(dataset.pk), "directory": str(dataset.directory)}
     if action == "study":
         owner = users.objects.get(username=request["username"])
-        from platform_web.datasets.models import Dataset
+        from platform_web.datasets.models import Dataset  # after django.setup(), as above
 
         dataset = Dataset.objects.get(pk=request["dataset"])
         study = services.start_study(
@@ -51,7 +52,7 @@ def main(request: dict) -> dict:
 
         from django.core.files.uploadedfile import UploadedFile
 
-        from platform_web.datasets import services as dataset_services
+        from platform_web.datasets import services as dataset_services  # after django.setup(), as above
 
         owner = users.objects.get(username=request["username"])
         path = Path(request["zip"])

@@ -11,8 +11,10 @@ from django.urls import reverse
 from kombu.exceptions import OperationalError
 
 from platform_web.celery import app
+from platform_web.core.launcher import plan_children
 from platform_web.trained_models import background, services
 from platform_web.trained_models.files import export_file, model_dir
+from trainer_api.engine import evaluate, export
 from worker import model_jobs, model_tasks
 
 pytestmark = pytest.mark.django_db
@@ -40,9 +42,6 @@ def run_queued(sent: list[tuple[str, list]]) -> None:
 @pytest.fixture
 def slow_engine(monkeypatch):
     """An evaluation and exports that take 3 s each: computed in a request, they would show in its time."""
-    import trainer_api.engine.evaluate as evaluate
-    import trainer_api.engine.export as export
-
     for module, name in ((evaluate, "evaluate_model"), (export, "export_onnx")):
         real = getattr(module, name)
 
@@ -53,10 +52,13 @@ def slow_engine(monkeypatch):
         monkeypatch.setattr(module, name, slow)
 
 
-def test_tasks_go_to_the_ingest_queue():
+def test_tasks_go_to_the_models_queue_which_a_worker_of_its_own_consumes():
     for name in ("models.evaluate", "models.export"):
-        assert app.amqp.router.route({}, name)["queue"].name == "ingest"
+        assert app.amqp.router.route({}, name)["queue"].name == "models"
     assert "worker.model_tasks" in app.conf.include
+    children = plan_children(python="python", web_port=1, trainer_port=2, host="127.0.0.1", worker_concurrency=2)
+    queues = {c.name: c.argv[c.argv.index("--queues") + 1] for c in children if "--queues" in c.argv}
+    assert queues == {"worker": "training", "ingest-worker": "ingest", "model-worker": "models"}
 
 
 def test_evaluation_answers_pending_at_once_and_queues_once(alice_client, trial, queue, slow_engine):

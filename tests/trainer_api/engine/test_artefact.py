@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from tests.trainer_api.dataset_builder import make_dataset_dir
 from trainer_api.engine import TrialConfig, load_model, predict, run_trial, snippet_source
 
 # Runs the snippet with every project package made unimportable, so it can only use torch/torchvision/PIL.
@@ -30,8 +31,6 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A small 4-class model trained on texture patterns (not perfectly: a real accuracy to reproduce)."""
-    from tests.trainer_api.dataset_builder import make_dataset_dir
-
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("artefact")
     dataset = make_dataset_dir(root / "dataset", classes=4, per_class=10, size=16, kind="patterns", val_fraction=0.3)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from trainer_api.engine import ARCHITECTURES, ConfigError, TrialConfig, architecture_info, build_model
-from trainer_api.engine.optim import lr_factor
+from trainer_api.engine.optim import build_optimizer, lr_factor
 
 
 def test_defaults_are_valid_and_round_trip():
@@ -84,7 +84,5 @@ def test_constant_schedule_stays_at_the_base_rate():
 
 
 def test_sgd_uses_the_configured_momentum():
-    from trainer_api.engine.optim import build_optimizer
-
     optimizer = build_optimizer(torch.nn.Linear(2, 2), _config(optimizer="sgd", momentum=0.8))
     assert isinstance(optimizer, torch.optim.SGD) and optimizer.param_groups[0]["momentum"] == 0.8

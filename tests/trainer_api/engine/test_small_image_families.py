@@ -9,9 +9,11 @@ import sys
 import onnxruntime
 import pytest
 import torch
+from PIL import Image
 
+from tests.trainer_api.dataset_builder import make_dataset_dir
 from tests.trainer_api.engine.test_artefact import GUARDED_RUN
-from trainer_api.engine import ConfigError, TrialConfig, build_model, load_model, run_trial, snippet_source
+from trainer_api.engine import ConfigError, TrialConfig, build_model, load_model, predict, run_trial, snippet_source
 from trainer_api.engine.architectures import architecture_options, count_parameters
 from trainer_api.engine.export import export_onnx, export_torchscript, validation_inputs
 from trainer_api.engine.snippet import stem_pools
@@ -27,8 +29,6 @@ FAMILIES = [
 @pytest.fixture(scope="module")
 def trained_families(tmp_path_factory):
     """One epoch of each family setting at the minimum input size (16 px), on a 3-class texture set."""
-    from tests.trainer_api.dataset_builder import make_dataset_dir
-
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("families")
     dataset = make_dataset_dir(root / "dataset", classes=3, per_class=8, size=16, kind="patterns")
@@ -119,10 +119,6 @@ def test_each_family_loads_with_the_snippet_in_a_fresh_interpreter(trained_famil
         assert done.returncode == 0, done.stderr
         (line,) = [json.loads(text) for text in done.stdout.splitlines()]
         model, metadata = load_model(result.model_path)
-        from PIL import Image
-
-        from trainer_api.engine import predict
-
         expected = predict(model, metadata, [Image.open(image)], top_k=3)[0]
         assert [p["class_name"] for p in line["predictions"]] == [p["class_name"] for p in expected]
         assert line["predictions"][0]["probability"] == pytest.approx(expected[0]["probability"], abs=1e-5)

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from trainer_api.engine import ConfigError, TrialConfig, run_trial
+from trainer_api.engine import ConfigError, TrialConfig, loop, run_trial
 
 
 def _run(dataset, folders, **changes):
@@ -70,8 +70,6 @@ def test_huge_learning_rate_diverges_after_the_first_epoch(bright_dark, folders)
 
 
 def test_nan_loss_stops_at_once(bright_dark, folders, monkeypatch):
-    from trainer_api.engine import loop
-
     real = loop.train_one_epoch
     calls = []
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import pytest
 
 from tests.trainer_api.service.helpers import trial_body
+from trainer_api.app import DEFAULT_TOKEN, create_app
 
 
 def refused(client, body) -> tuple[int, str]:
@@ -83,10 +85,6 @@ def test_keys_are_limited_to_a_folder_safe_charset(client, dataset, key, registr
 
 @pytest.mark.parametrize("word", ["1", "true", "YES", " on "])
 def test_production_in_any_spelling_refuses_the_default_token(monkeypatch, trainer_settings, word):
-    from dataclasses import replace
-
-    from trainer_api.app import DEFAULT_TOKEN, create_app
-
     monkeypatch.setenv("PRODUCTION", word)
     with pytest.raises(RuntimeError, match="default TRAINER_TOKEN"):
         create_app(replace(trainer_settings, token=DEFAULT_TOKEN))
