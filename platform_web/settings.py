@@ -73,6 +73,13 @@ AXES_VERBOSE = False
 # Sign-ups per address and hour (platform_web/accounts/views.py).
 SIGNUPS_PER_IP_PER_HOUR = int(os.environ.get("SIGNUPS_PER_IP_PER_HOUR", 5))
 
+# Per-user limits, so one account cannot fill a shared machine (docs/operations.md).
+USER_STORAGE_BYTES = int(os.environ.get("USER_STORAGE_BYTES", 20 * 1024**3))  # the zips of a user's datasets
+UPLOADS_PER_MINUTE = int(os.environ.get("UPLOADS_PER_MINUTE", 5))
+ACTIVE_STUDIES_PER_USER = int(os.environ.get("ACTIVE_STUDIES_PER_USER", 3))
+STUDY_MAX_TRIALS = int(os.environ.get("STUDY_MAX_TRIALS", 1000))
+STUDY_MAX_HOURS = float(os.environ.get("STUDY_MAX_HOURS", 48))
+
 ROOT_URLCONF = "platform_web.urls"
 ASGI_APPLICATION = "platform_web.asgi.application"
 

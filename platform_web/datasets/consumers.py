@@ -5,6 +5,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from platform_web.core.sockets import SessionSocketMixin
 from platform_web.datasets import live
 
 
@@ -14,7 +15,7 @@ def _current_status(user, dataset_id) -> dict | None:
     return live.dataset_status(dataset) if dataset else None
 
 
-class DatasetConsumer(AsyncJsonWebsocketConsumer):
+class DatasetConsumer(SessionSocketMixin, AsyncJsonWebsocketConsumer):
     """`/ws/datasets/<uuid>/`: the owner's live ingestion progress of one dataset."""
 
     async def connect(self) -> None:
@@ -26,9 +27,11 @@ class DatasetConsumer(AsyncJsonWebsocketConsumer):
         # Join before reading so no update falls between the read and the join.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        await self.join_session()
         await self.send_json(await _current_status(self.scope.get("user"), self.dataset_id))
 
     async def disconnect(self, code) -> None:
+        await self.leave_session()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files.move import file_move_safe
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from platform_web.celery import app
@@ -38,11 +40,30 @@ def check_upload_size(size: int) -> None:
         )
 
 
+def check_user_limits(owner, size: int) -> None:
+    """Refuse an upload past the owner's uploads per minute or storage (settings), saying the limit."""
+    recent = Dataset.objects.filter(owner=owner, created_at__gte=timezone.now() - timedelta(minutes=1)).count()
+    if recent >= settings.UPLOADS_PER_MINUTE:
+        raise UploadRejected(
+            f"You uploaded {recent} datasets in the last minute; the limit is {settings.UPLOADS_PER_MINUTE} a minute. "
+            "Wait a minute and upload again.",
+            status=429,
+        )
+    used = Dataset.objects.filter(owner=owner).aggregate(total=Sum("zip_size"))["total"] or 0
+    if used + size > settings.USER_STORAGE_BYTES:
+        raise UploadRejected(
+            f"Your datasets use {human_bytes(used)} of your {human_bytes(settings.USER_STORAGE_BYTES)}; this "
+            f"{human_bytes(size)} zip does not fit. Delete a dataset you no longer need and upload again.",
+            status=413,
+        )
+
+
 def create_dataset_from_upload(*, owner, name: str, upload: UploadedFile) -> Dataset:
     """Record a pending dataset, move the uploaded zip to its upload path, queue its ingestion on commit."""
     check_upload_size(upload.size)
     if upload.size == 0:
         raise UploadRejected("The file is empty. Choose the zip of your dataset.")
+    check_user_limits(owner, upload.size)
     name = (name or "").strip() or Path(upload.name or "dataset").stem or "dataset"
     with transaction.atomic():
         dataset = Dataset(

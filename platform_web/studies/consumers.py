@@ -21,6 +21,7 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from platform_web.core.sockets import SessionSocketMixin
 from platform_web.studies import live
 from platform_web.studies.events import events_after, study_group
 from platform_web.studies.models import Study
@@ -63,7 +64,7 @@ def _after_param(scope) -> int | None:
     return None
 
 
-class StudyConsumer(AsyncJsonWebsocketConsumer):
+class StudyConsumer(SessionSocketMixin, AsyncJsonWebsocketConsumer):
     """`/ws/studies/<uuid>/`: the owner's live view of one study."""
 
     async def connect(self) -> None:
@@ -77,6 +78,7 @@ class StudyConsumer(AsyncJsonWebsocketConsumer):
         # queued on our channel; study_event drops the copy by its seq.
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        await self.join_session()
         after = _after_param(self.scope)
         last = await _last_seq(self.study_id)
         if after is None or after > last or last - after > REPLAY_LIMIT:
@@ -86,6 +88,7 @@ class StudyConsumer(AsyncJsonWebsocketConsumer):
             await self.catch_up()
 
     async def disconnect(self, code) -> None:
+        await self.leave_session()
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

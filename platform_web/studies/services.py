@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 
 from platform_web.datasets.models import Dataset
 from platform_web.studies import progress, records
-from platform_web.studies.closing import finish_if_last
+from platform_web.studies.closing import ACTIVE_STATES, finish_if_last
 from platform_web.studies.models import Study, Trial
 from platform_web.studies.slot_queue import enqueue_slots
 from platform_web.studies.slots import live_slots
@@ -66,6 +66,7 @@ def start_study(
         raise StudyError(f"The dataset is {dataset.get_status_display().lower()}: wait until it is ready.")
     if not n_trials and not timeout_seconds:
         raise StudyError("Give the study a budget: a number of trials, a time limit, or both.")
+    _check_study_limits(owner, n_trials, timeout_seconds)
     allowed = parallel_trials_allowed()
     if parallel_trials > allowed:
         raise StudyError(
@@ -95,6 +96,20 @@ def start_study(
                                                                          "error": ""})  # fmt: skip
     enqueue_slots(study)
     return study
+
+
+def _check_study_limits(owner, n_trials: int | None, timeout_seconds: int | None) -> None:
+    """The per-user limits of settings: active studies, trials and hours per study."""
+    if n_trials and n_trials > settings.STUDY_MAX_TRIALS:
+        raise StudyError(f"A study runs at most {settings.STUDY_MAX_TRIALS} trials here; ask for fewer.")
+    if timeout_seconds and timeout_seconds > settings.STUDY_MAX_HOURS * 3600:
+        raise StudyError(f"A study runs at most {settings.STUDY_MAX_HOURS:g} hours here; give a shorter time limit.")
+    active = Study.objects.filter(owner=owner, state__in=ACTIVE_STATES).count()
+    if active >= settings.ACTIVE_STUDIES_PER_USER:
+        raise StudyError(
+            f"You have {active} studies running or queued; the limit is {settings.ACTIVE_STUDIES_PER_USER}. "
+            "Wait for one to end, or cancel one, then start this one."
+        )
 
 
 def cancel_study(*, study: Study) -> Study:

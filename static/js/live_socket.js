@@ -6,6 +6,7 @@
 
   const MIN_DELAY_MS = 500;
   const MAX_DELAY_MS = 15000;
+  const CLOSED_BY_LOGOUT = 4001; // platform_web/core/sockets.py
 
   class LiveSocket {
     // path: "/ws/studies/<id>/"; options: onMessage(obj), onStatus(state, detail),
@@ -74,9 +75,15 @@
         }
         this.onMessage(message);
       });
-      socket.addEventListener("close", () => {
+      socket.addEventListener("close", (event) => {
         if (this.socket === socket) this.socket = null;
         window.clearInterval(this.syncTimer);
+        if (event.code === CLOSED_BY_LOGOUT) {
+          // The session ended (logged out in this or another tab): reconnecting would be refused.
+          this.stopped = true;
+          this.setStatus("offline", "signed out: sign in again to follow live");
+          return;
+        }
         if (!this.stopped) this.scheduleReconnect();
       });
     }
