@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,9 @@ from django.conf import settings
 from django.utils.text import slugify
 
 from platform_web.studies.models import Trial
-from platform_web.trained_models.errors import ModelUnavailable
+from platform_web.trained_models.errors import ModelFileDamaged, ModelUnavailable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -167,4 +170,11 @@ def file_for_download(trial: Trial, kind: str) -> ModelFile:
                 f"The {entry.kind.label} file has not been exported yet: export it on the model page."
             )
         raise ModelUnavailable(f"This trial has no {entry.kind.label} file.")
+    if entry.sha256 and sha256_of(entry.path) != entry.sha256:
+        log.error("%s of trial %s does not match its recorded SHA-256 %s", entry.path, trial.pk, entry.sha256)
+        again = "Export it again" if kind in EXPORT_KINDS else "Re-run the trial"
+        raise ModelFileDamaged(
+            f"The {entry.kind.label} file on the server no longer matches the SHA-256 recorded when it was written "
+            f"(it was changed or damaged), so it was not sent. {again} to get a good copy."
+        )
     return entry

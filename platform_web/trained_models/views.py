@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
@@ -9,13 +10,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from platform_web.trained_models import background, selectors, services
 from platform_web.trained_models import compare as compare_service
-from platform_web.trained_models.errors import ModelUnavailable, TryItError
+from platform_web.trained_models.errors import ModelFileDamaged, ModelUnavailable, TryItError
 from platform_web.trained_models.files import file_for_download
 
 
-def _file_response(trial, kind: str) -> FileResponse:
+def _file_response(request, trial, kind: str):
     try:
         entry = file_for_download(trial, kind)
+    except ModelFileDamaged as e:
+        messages.error(request, str(e))
+        return redirect("trained_models:model", study_id=trial.study_id, number=trial.number)
     except ModelUnavailable as e:
         raise Http404(str(e)) from e
     response = FileResponse(entry.path.open("rb"), as_attachment=True, filename=entry.download_name)
@@ -28,7 +32,7 @@ def _file_response(trial, kind: str) -> FileResponse:
 @require_GET
 def download(request, study_id, number: int, kind: str):
     """Stream one of the trial's model files (owner only; others get 404)."""
-    return _file_response(selectors.get_owned_trial(request.user, study_id, number), kind)
+    return _file_response(request, selectors.get_owned_trial(request.user, study_id, number), kind)
 
 
 @login_required
@@ -36,7 +40,7 @@ def download(request, study_id, number: int, kind: str):
 def best_download(request, study_id, kind: str):
     """Stream the study's best trial's model file."""
     study = selectors.get_owned_study(request.user, study_id)
-    return _file_response(selectors.best_trial_of(study), kind)
+    return _file_response(request, selectors.best_trial_of(study), kind)
 
 
 @login_required

@@ -127,3 +127,19 @@ def test_study_page_links_the_best_model_and_each_completed_trials_file(alice_cl
     snapshot = alice_client.get(reverse("studies:snapshot", args=[trial.study_id])).json()
     (row,) = snapshot["trials"]
     assert row["download_url"] == url and row["model_url"] == reverse("trained_models:model", args=[trial.study_id, 0])
+
+
+@pytest.mark.parametrize("kind", ["pth", "safetensors"])
+def test_a_file_changed_on_disk_is_not_sent_and_the_model_page_says_why(alice_client, trial, kind):
+    relative = trial.model_path if kind == "pth" else trial.safetensors_path
+    stored = Path(settings.TRAINER_DATA_DIR) / relative
+    good = stored.read_bytes()
+    stored.write_bytes(good[:-1] + bytes([good[-1] ^ 0xFF]))  # one flipped byte, same size
+    response = alice_client.get(reverse("trained_models:download", args=[trial.study_id, 0, kind]))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("trained_models:model", args=[trial.study_id, 0])
+    page = alice_client.get(response["Location"]).content.decode()
+    assert "no longer matches the SHA-256 recorded" in page and "Re-run the trial" in page
+    stored.write_bytes(good)
+    status, body, _ = fetch(alice_client, reverse("trained_models:download", args=[trial.study_id, 0, kind]))
+    assert status == 200 and body == good
