@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import stat
+import unicodedata
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from platform_web.datasets.errors import IngestionError
 RATIO_CHECK_FLOOR_BYTES = 1024 * 1024
 COPY_CHUNK_BYTES = 1024 * 1024
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
+# Deeper folders than any real dataset; a path thousands of folders deep would exhaust
+# the recursion of the tools that walk it and fail again on every retry.
+MAX_FOLDER_DEPTH = 32
+SHOWN_NAME_CHARS = 120
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,22 @@ def unsafe_name_reason(name: str) -> str | None:
         return "climbs out of the folder with '..'"
     if "\x00" in normalized:
         return "contains a NUL character"
+    hidden = next((c for c in normalized if unicodedata.category(c) in ("Cc", "Cf")), None)
+    if hidden is not None:
+        return (
+            f"contains the invisible character U+{ord(hidden):04X} ({unicodedata.name(hidden, 'a control character')}), "
+            "which can make a name read differently from what it is"
+        )
+    depth = normalized.count("/")
+    if depth > MAX_FOLDER_DEPTH:
+        return f"is {depth:,} folders deep; at most {MAX_FOLDER_DEPTH} are accepted"
     return None
+
+
+def shown_name(name: str) -> str:
+    """An entry name safe to show in a message: invisible characters escaped, long names cut."""
+    visible = "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in ("Cc", "Cf") else c for c in name)
+    return visible if len(visible) <= SHOWN_NAME_CHARS else visible[: SHOWN_NAME_CHARS - 1] + "…"
 
 
 def is_symlink(info: zipfile.ZipInfo) -> bool:
@@ -86,17 +106,17 @@ def check_entries(infos: list[zipfile.ZipInfo], limits: ZipLimits) -> None:
         reason = unsafe_name_reason(info.filename)
         if reason:
             raise IngestionError(
-                f"Unsafe entry “{info.filename}”: its path {reason}. "
-                "Entries must stay inside the zip's folder; nothing was extracted."
+                f"Unsafe entry “{shown_name(info.filename)}”: its path {reason}. "
+                "Rename or move it inside the zip's folder and zip again; nothing was extracted."
             )
         if is_symlink(info):
             raise IngestionError(
-                f"Unsafe entry “{info.filename}”: it is a symbolic link. "
+                f"Unsafe entry “{shown_name(info.filename)}”: it is a symbolic link. "
                 "Links are not accepted; put the image files themselves in the zip."
             )
         if info.flag_bits & 0x1:
             raise IngestionError(
-                f"Entry “{info.filename}” is encrypted (password-protected). Upload a zip without a password."
+                f"Entry “{shown_name(info.filename)}” is encrypted (password-protected). Upload a zip without a password."
             )
         if info.is_dir():
             continue

@@ -102,6 +102,30 @@ def test_entry_escaping_the_folder(ingest, good_dataset, tmp_path, name, reason)
     assert_untouched(good_dataset)
 
 
+@pytest.mark.parametrize(
+    ("name", "shown", "reason"),
+    [
+        ("cat/evil\u202egnp.exe.png", "cat/evil\\u202egnp.exe.png", "U+202E (RIGHT-TO-LEFT OVERRIDE)"),
+        ("cat/a\u200fb.png", "cat/a\\u200fb.png", "U+200F (RIGHT-TO-LEFT MARK)"),
+        ("cat/bell\x07.png", "cat/bell\\u0007.png", "U+0007"),
+    ],
+)
+def test_entry_with_an_invisible_character_is_refused_and_shown_escaped(ingest, good_dataset, name, shown, reason):
+    dataset = ingest(zip_bytes(class_folders(), [(zipfile.ZipInfo(name), image_bytes())]))
+    assert_failed(dataset, f"Unsafe entry “{shown}”", reason, "Rename or move it", "nothing was extracted")
+    assert name not in dataset.error  # the raw name, invisible characters and all, is never stored
+    assert_untouched(good_dataset)
+
+
+def test_a_path_thousands_of_folders_deep_gets_a_message_that_says_what_to_fix(ingest, good_dataset):
+    deep = "d/" * 10_000 + "cat/001.png"
+    dataset = ingest(zip_bytes(class_folders(), [(zipfile.ZipInfo(deep), image_bytes())]))
+    assert_failed(dataset, "is 10,001 folders deep; at most 32 are accepted", "nothing was extracted")
+    assert "RecursionError" not in dataset.error and "Upload the zip again" not in dataset.error
+    assert len(dataset.error) < 600
+    assert_untouched(good_dataset)
+
+
 def test_symlink_entry(ingest, good_dataset):
     link = zipfile.ZipInfo("cat/link.png")
     link.create_system = 3
