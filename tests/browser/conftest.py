@@ -50,7 +50,9 @@ def new_page(chromium_browser):
     contexts = []
 
     def make(width: int = 1280, height: int = 900):
-        context = chromium_browser.new_context(viewport={"width": width, "height": height})
+        # bypass_csp: Playwright's wait_for_function evaluates its string with eval, which the pages'
+        # Content-Security-Policy forbids; test_the_page_runs_under_its_content_security_policy enforces it.
+        context = chromium_browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(30_000)

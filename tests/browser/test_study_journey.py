@@ -60,7 +60,8 @@ def fill_study_form(page) -> None:
 def test_sign_up_upload_study_watch_cancel_download(chromium, running_platform, tmp_path):
     torch.set_num_threads(1)
     ARTIFACTS.mkdir(exist_ok=True)
-    context = chromium.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True)
+    # bypass_csp: wait_for_function's strings need eval (see tests/browser/conftest.py).
+    context = chromium.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True, bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(90_000)
     try:
