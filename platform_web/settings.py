@@ -201,7 +201,11 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis re-delivers an unacknowledged task after this many seconds; it must
 # exceed the longest study (tasks are also de-duplicated by id).
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 7 * 24 * 3600))
+    "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 7 * 24 * 3600)),
+    # How often a worker looks for tasks past the visibility timeout to hand out again: every
+    # interval x throttle seconds (kombu's defaults, 10 x 10). The fault tests shorten it.
+    "unacked_restore_interval": float(os.environ.get("CELERY_UNACKED_RESTORE_INTERVAL", 10)),
+    "unacked_restore_throttle": int(os.environ.get("CELERY_UNACKED_RESTORE_THROTTLE", 10)),
 }
 
 LOGGING = {
