@@ -1,5 +1,6 @@
 """Bad zips fail with a message naming the problem and the entry; nothing is left behind (issue 2, item 8)."""
 
+import errno
 import io
 import stat
 import time
@@ -11,7 +12,7 @@ from PIL import Image
 from platform_web.datasets.models import Dataset
 from tests.datasets.builders import class_folders, dataset_zip, image_bytes, patch_entry
 from tests.datasets.conftest import files_under, manifest_of
-from worker.ingest import job
+from worker.ingest import ingestion, job
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 
@@ -240,3 +241,24 @@ def test_ready_and_failed_datasets_are_not_ingested_again(ingest, tmp_path):
     dataset = ingest(dataset_zip(tmp_path / "d.zip"))
     assert job.ingest_dataset(dataset_id=dataset.id) == Dataset.Status.READY
     assert (dataset.directory / "manifest.json").exists()
+
+
+def test_disk_full_while_unpacking_fails_with_a_clear_message_and_keeps_nothing(
+    ingest, good_dataset, tmp_path, monkeypatch
+):
+    real = ingestion.extract_entry
+    calls = []
+
+    def fills_the_disk(zf, info, target, budget):
+        calls.append(info.filename)
+        if len(calls) > 3:  # a few files made it to disk, then the disk is full
+            with open(target, "wb") as out:
+                out.write(b"half an image")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(zf, info, target, budget)
+
+    monkeypatch.setattr(ingestion, "extract_entry", fills_the_disk)
+    dataset = ingest(dataset_zip(tmp_path / "big.zip"))
+    assert_failed(dataset, "ran out of disk space", "nothing of it was kept", "upload the zip again")
+    assert "Errno" not in dataset.error
+    assert_untouched(good_dataset)

@@ -58,6 +58,8 @@ def ingest_zip(zip_path: Path, work_dir: Path, config: IngestSettings, on_progre
                 by_name.setdefault(info.filename, info)
             items, warnings = _unpack(zf, by_name, plan.candidates, work_dir, config, on_progress)
         except (OSError, EOFError) as e:
+            if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise  # the disk is full, not the zip broken: job.py says so
             # Reading the upload itself failed (truncated file, disk error).
             raise IngestionError(f"The uploaded zip could not be read to the end ({e}); upload it again.") from e
     return summarise(items, plan, plan.warnings + warnings, work_dir, on_progress, UNPACK_END)
@@ -126,8 +128,8 @@ def _unpack(
                     made_dirs.add(target.parent)
                 digest = extract_entry(zf, by_name[candidate.entry], target, budget)
             except OSError as e:
-                if e.errno == errno.ENOSPC:
-                    raise IngestionError("The server ran out of disk space while unpacking the zip.") from e
+                if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise  # job.py says so, whichever step ran out of space
                 # A name clash (a file and a folder of the same name): skip the file, keep going.
                 warnings.append({"path": candidate.entry, "message": f"could not be written ({e.strerror}), skipped"})
                 continue

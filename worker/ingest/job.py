@@ -6,6 +6,7 @@ by name (`platform_web/datasets/services.enqueue_ingestion`).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -86,12 +87,16 @@ def ingest_dataset(*, dataset_id, config: IngestSettings | None = None) -> str:
         services.finish_ingestion(dataset_id, Dataset.Status.FAILED, error=str(e))
         return Dataset.Status.FAILED
     except Exception as e:
-        log.exception("ingestion of dataset %s failed", dataset_id)
-        services.finish_ingestion(
-            dataset_id,
-            Dataset.Status.FAILED,
-            error=f"Ingestion stopped by an unexpected error ({type(e).__name__}: {e}). Upload the zip again.",
-        )
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            log.error("ingestion of dataset %s ran out of disk space: %s", dataset_id, e)
+            error = (
+                "The server ran out of disk space while unpacking this dataset; nothing of it was kept. Delete "
+                "datasets you no longer need (or ask the operator to free space), then upload the zip again."
+            )
+        else:
+            log.exception("ingestion of dataset %s failed", dataset_id)
+            error = f"Ingestion stopped by an unexpected error ({type(e).__name__}: {e}). Upload the zip again."
+        services.finish_ingestion(dataset_id, Dataset.Status.FAILED, error=error)
         return Dataset.Status.FAILED
     finally:
         shutil.rmtree(staging, ignore_errors=True)
