@@ -191,6 +191,9 @@ CHANNEL_LAYERS = {
 }
 
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+if CELERY_BROKER_URL.startswith("redis://"):
+    # kombu's Redis transport with one fix: a worker survives Redis restarting (see platform_web/broker.py).
+    CELERY_BROKER_TRANSPORT = "platform_web.broker:Transport"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_ACKS_LATE = True

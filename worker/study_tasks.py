@@ -16,21 +16,20 @@ from __future__ import annotations
 import logging
 
 from celery.signals import worker_ready
-from django.db import DatabaseError
 
 from platform_web.celery import app
 from platform_web.studies import conf, records
 from platform_web.studies.closing import ACTIVE_STATES
 from platform_web.studies.models import Study
 from platform_web.studies.slot_queue import RUN_SLOT_TASK, send_slot
-from platform_web.studies.trainer_client import TrainerUnavailable
 from worker.studies import runner
+from worker.studies.outages import is_outage
 
 log = logging.getLogger(__name__)
 
 # A copy of a slot task retries this often (one lease lifetime apart) before it concludes the holder is alive.
 BUSY_ATTEMPTS = 4
-# Retries after the training service or the database stayed unreachable; backoff doubles up to 10 minutes.
+# Retries after the training service, the database or Redis stayed unreachable; backoff doubles up to 10 minutes.
 OUTAGE_RETRIES = 12
 
 
@@ -53,7 +52,14 @@ def run_study_slot(self, study_id: str, slot: int, busy_attempts: int = 0, outag
             exc=e, countdown=conf.SLOT_LEASE_SECONDS + 1,
             kwargs={"study_id": study_id, "slot": slot, "busy_attempts": busy_attempts + 1, "outages": outages},
         ) from e  # fmt: skip
-    except (TrainerUnavailable, DatabaseError) as e:
+    except Exception as e:
+        if not is_outage(e):
+            log.exception("slot %s of study %s failed", slot, study_id)
+            records.set_state(
+                study_id, Study.State.FAILED, error=f"The study stopped on an internal error: {e!r}",
+                only_from=ACTIVE_STATES,
+            )  # fmt: skip
+            raise
         if outages >= OUTAGE_RETRIES:
             records.set_state(
                 study_id, Study.State.FAILED, error=f"Stopped: a service stayed unreachable ({e}). Resume it later.",
@@ -61,18 +67,13 @@ def run_study_slot(self, study_id: str, slot: int, busy_attempts: int = 0, outag
             )  # fmt: skip
             return "gave up"
         countdown = min(600, 10 * 2**outages)
-        log.warning("slot %s of study %s: %s; retrying in %s s", slot, study_id, e, countdown)
+        log.warning(
+            "slot %s of study %s: a service is unreachable (%r); retrying in %s s", slot, study_id, e, countdown
+        )
         raise self.retry(
             exc=e, countdown=countdown,
             kwargs={"study_id": study_id, "slot": slot, "busy_attempts": 0, "outages": outages + 1},
         ) from e  # fmt: skip
-    except Exception as e:
-        log.exception("slot %s of study %s failed", slot, study_id)
-        records.set_state(
-            study_id, Study.State.FAILED, error=f"The study stopped on an internal error: {e!r}",
-            only_from=ACTIVE_STATES,
-        )  # fmt: skip
-        raise
 
 
 @app.task(name="studies.recover", acks_late=True)

@@ -25,6 +25,9 @@ GRACE_SECONDS = max(2 * HEARTBEAT_SECONDS, _int("STUDY_GRACE_SECONDS", 3 * HEART
 # A slot task holds a lease in Redis while it runs; a redelivered or recovering task waits it out.
 SLOT_LEASE_SECONDS = max(3, _int("STUDY_SLOT_LEASE_SECONDS", 15))
 
+# How long a slot that has finished waits for an unreachable Redis (restarting) before its task retries.
+REDIS_WAIT_SECONDS = _float("STUDY_REDIS_WAIT_SECONDS", 300)
+
 # How often an interrupted trial (lost worker, training service stopped) is retried before it stays failed.
 MAX_RETRIES_PER_TRIAL = _int("STUDY_MAX_RETRIES_PER_TRIAL", 2)
 # A study whose last N trials all failed stops as failed instead of burning its budget on errors.
@@ -43,3 +46,7 @@ EVENTS_READ_TIMEOUT_SECONDS = _float("STUDY_EVENTS_READ_TIMEOUT_SECONDS", 60)
 
 # Longest a slot task may run (Celery hard limit); the Redis visibility timeout must exceed it.
 TASK_TIME_LIMIT_SECONDS = _int("STUDY_TASK_TIME_LIMIT_SECONDS", 6 * 24 * 3600)
+
+# A running study with no live slot and no event for this long shows as stalled (its workers are gone)
+# and can be resumed from its page.
+STALL_SECONDS = max(2 * SLOT_LEASE_SECONDS, _int("STUDY_STALL_SECONDS", 60))

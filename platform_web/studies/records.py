@@ -41,8 +41,13 @@ FINAL_TRIAL_STATES = (
 )
 
 
-def set_state(study_id, state: str, *, error: str = "", only_from: tuple[str, ...] | None = None) -> bool:
+def set_state(
+    study_id, state: str, *, error: str = "", only_from: tuple[str, ...] | None = None, idle_seconds: float = 0.0
+) -> bool:
     """Move the study to `state` (only from `only_from` when given) and record `study.state`.
+
+    Leaving a run (to a final state, or back to queued after a stall) adds the run's
+    seconds to `elapsed_seconds`, less `idle_seconds` at its end in which nothing ran.
 
     Returns False, changing nothing, when the study is not in an allowed state
     (another process got there first).
@@ -64,13 +69,15 @@ def set_state(study_id, state: str, *, error: str = "", only_from: tuple[str, ..
             study.run_started_at = now
             study.finished_at = None
             fields += ["started_at", "run_started_at", "finished_at"]
-        if state in (Study.State.COMPLETED, Study.State.CANCELLED, Study.State.FAILED):
-            if study.run_started_at is not None:
-                study.elapsed_seconds += (now - study.run_started_at).total_seconds()
-                study.run_started_at = None
+        ends_run = state in (Study.State.COMPLETED, Study.State.CANCELLED, Study.State.FAILED)
+        if (ends_run or state == Study.State.QUEUED) and study.run_started_at is not None:
+            study.elapsed_seconds += max(0.0, (now - study.run_started_at).total_seconds() - idle_seconds)
+            study.run_started_at = None
+            fields += ["elapsed_seconds", "run_started_at"]
+        if ends_run:
             study.finished_at = now
             study.eta_seconds = 0.0 if state == Study.State.COMPLETED else None
-            fields += ["elapsed_seconds", "run_started_at", "finished_at", "eta_seconds"]
+            fields += ["finished_at", "eta_seconds"]
         study.save(update_fields=fields)
         record_event(study_id=study_id, type="study.state", payload={"state": state, "previous": previous,
                                                                      "error": study.error})  # fmt: skip

@@ -12,6 +12,7 @@ from django.urls import NoReverseMatch, reverse
 
 from platform_web.studies.models import EpochMetric, Study, Trial
 from platform_web.studies.progress import progress_payload
+from platform_web.studies.stalls import stall_message, stalled_seconds
 
 
 def finite(value):
@@ -23,6 +24,12 @@ def finite(value):
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None
+
+
+def stall_text(study: Study) -> str:
+    """The stalled-study message, or "" when its workers are alive (see stalls.py)."""
+    idle = stalled_seconds(study)
+    return "" if idle is None else stall_message(idle)
 
 
 def iso(value) -> str | None:
@@ -40,6 +47,7 @@ def study_data(study: Study) -> dict:
         "state": study.state,
         "state_label": study.get_state_display(),
         "error": study.error,
+        "stall": stall_text(study),
         "n_trials": study.n_trials,
         "timeout_seconds": study.timeout_seconds,
         "parallel_trials": study.parallel_trials,

@@ -6,6 +6,7 @@ State machine (Study.state):
       │           │
       └───────────┴──▶ cancelling ──▶ cancelled        (cancel_study, then the last slot)
     completed | cancelled | failed ──▶ queued          (resume_study, rerun_failed_trials)
+    running (stalled: no live slot) ──▶ queued         (resume_study)
 
 Starting enqueues one Celery task per parallel slot once the transaction
 commits; the tasks take the study id and re-read everything.
@@ -24,10 +25,11 @@ from django.db import IntegrityError, transaction
 
 from platform_web.datasets.models import Dataset
 from platform_web.studies import progress, records
-from platform_web.studies.closing import ACTIVE_STATES, finish_if_last
+from platform_web.studies.closing import ACTIVE_STATES, close_abandoned_trials, finish_if_last
 from platform_web.studies.models import Study, Trial
 from platform_web.studies.slot_queue import enqueue_slots
 from platform_web.studies.slots import live_slots
+from platform_web.studies.stalls import stalled_seconds
 from platform_web.studies.storage import delete_optuna_study, parallel_trials_allowed
 from platform_web.studies.trainer_client import TrainerClient, TrainerError
 
@@ -152,9 +154,36 @@ def _budget_left(study: Study) -> str:
     return ""
 
 
-@transaction.atomic
 def resume_study(*, study: Study) -> Study:
-    """Continue a cancelled, failed or completed study to its budget, with new trial numbers."""
+    """Continue a cancelled, failed or completed study to its budget, with new trial numbers; or a stalled one."""
+    study.refresh_from_db()
+    if study.state in (Study.State.RUNNING, Study.State.CANCELLING):
+        idle = stalled_seconds(study)
+        if idle is not None:
+            return _resume_stalled(study, idle)
+    return _resume_stopped(study)
+
+
+def _resume_stalled(study: Study, idle: float) -> Study:
+    """Close the trials the gone workers left running (each gets a retry) and queue the slots again.
+
+    Outside a transaction: the Optuna storage writes on its own connection, which an open
+    SQLite write transaction here would block.
+    """
+    if study.state == Study.State.CANCELLING:
+        finish_if_last(study.pk, "cancelled")  # nobody is left to finish the cancel
+    else:
+        close_abandoned_trials(study, "The worker running this trial stopped.", Trial.State.FAILED)
+        # The stalled minutes do not count against the time budget.
+        records.set_state(study.pk, Study.State.QUEUED, only_from=(Study.State.RUNNING,), idle_seconds=idle)
+        enqueue_slots(study)
+        log.info("resumed stalled study %s", study.pk)
+    study.refresh_from_db()
+    return study
+
+
+@transaction.atomic
+def _resume_stopped(study: Study) -> Study:
     study = Study.objects.select_for_update().get(pk=study.pk)
     if study.state not in FINISHED:
         raise StudyError(f"The study is {study.get_state_display().lower()}; only a stopped study can be resumed.")

@@ -21,8 +21,13 @@ from platform_web.studies import conf
 
 log = logging.getLogger(__name__)
 
+# Ours: extend it (1). Gone (it expired while Redis was away, or Redis restarted without it): take it again (2).
+# Someone else's: 0, the lease is lost.
 _RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) else return 0 end
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then return redis.call('expire', KEYS[1], ARGV[2]) end
+if not holder then redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 2 end
+return 0
 """
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
@@ -69,19 +74,23 @@ class SlotLease:
         return True
 
     def _renew_loop(self) -> None:
-        failures = 0
+        unreachable = False
         while not self._stop.wait(self.seconds / 3):
             try:
-                if not self._client.eval(_RENEW, 1, self.key, self.token, self.seconds):
-                    log.warning("lease %s was taken over; this slot stops after its trial", self.key)
-                    self.lost.set()
-                    return
-                failures = 0
-            except redis.RedisError:
-                failures += 1  # Redis blips: the lease survives a renewal or two missed
-                if failures * self.seconds / 3 >= self.seconds:
-                    self.lost.set()
-                    return
+                answer = self._client.eval(_RENEW, 1, self.key, self.token, self.seconds)
+            except redis.RedisError as e:
+                # Redis away (restarting, cut off): nobody else can take the lease meanwhile; keep trying.
+                if not unreachable:
+                    log.warning("cannot renew %s (%s); retrying every %.1f s", self.key, e, self.seconds / 3)
+                unreachable = True
+                continue
+            if unreachable:
+                log.info("Redis answers again; %s %s", self.key, "renewed" if answer == 1 else "taken again")
+                unreachable = False
+            if not answer:
+                log.warning("lease %s was taken over; this slot stops after its trial", self.key)
+                self.lost.set()
+                return
 
     def release(self) -> None:
         """Stop renewing and give the lease back (only if still ours)."""

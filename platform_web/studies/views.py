@@ -10,9 +10,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from platform_web.datasets.models import Dataset
-from platform_web.studies import live, selectors, services
+from platform_web.studies import conf, live, selectors, services
 from platform_web.studies.forms import StudyForm
 from platform_web.studies.progress import progress_payload
+from platform_web.studies.serializers import stall_text
 from platform_web.studies.space import build_space, default_form_values, form_values_from_space, space_summary
 from platform_web.studies.storage import parallel_trials_allowed
 from trainer_api.engine.hyperparameters import table_labels
@@ -81,6 +82,8 @@ def study_detail(request, study_id):
             "study": study,
             "progress": progress_payload(study),
             "controls": _controls(study),
+            "stall": stall_text(study),
+            "stall_seconds": conf.STALL_SECONDS,
             "space_rows": space_summary(study.space),
             "table_labels": table_labels(),
         },

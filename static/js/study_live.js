@@ -19,8 +19,10 @@
   const state = {
     seq: null, study: null, progress: null, progressAt: 0, trials: new Map(), best: null,
     importance: null, importanceBasedOn: 0, importanceNeeds: 5,
-    sortKey: "number", sortDir: -1, scatterParam: null, initialState: root.dataset.state,
+    sortKey: "number", sortDir: -1, scatterParam: null, initialState: root.dataset.state, lastEventAt: Date.now(),
   };
+  // A running study silent this long is asked for a fresh snapshot, which says whether it stalled.
+  const QUIET_MS = 1000 * Number(root.dataset.stallSeconds || 60);
   const dirty = { header: false, table: false, curves: new Set(), allCurves: false, summary: false, importance: false };
   let charts = null;
   let frame = 0;
@@ -80,6 +82,8 @@
       return;
     }
     state.seq = ev.seq;
+    state.lastEventAt = Date.now();
+    if (state.study.stall) { state.study.stall = ""; dirty.header = true; } // something ran: not stalled
     const p = ev.payload || {};
     if (ev.type === "study.state") {
       state.study.state = p.state;
@@ -179,6 +183,11 @@
     }
     if (p.compute_seconds !== undefined) {
       setText("compute-seconds", p.compute_seconds < 10 ? p.compute_seconds.toFixed(1) + " s" : fmtDuration(p.compute_seconds));
+    }
+    const stallBox = $("study-stall");
+    if (stallBox) {
+      stallBox.hidden = !study.stall;
+      if (study.stall) setText("study-stall-text", study.stall);
     }
     const errorBox = $("study-error");
     if (errorBox && study.error) { errorBox.hidden = false; setText("study-error-text", study.error); }
@@ -393,6 +402,10 @@
   window.setInterval(() => {
     tick();
     ticks += 1;
+    if (state.study && ACTIVE.includes(state.study.state) && socket.status === "live" && Date.now() - state.lastEventAt > QUIET_MS) {
+      state.lastEventAt = Date.now();
+      socket.send({ action: "snapshot" });
+    }
     // Running trials' durations move: redraw the table every second, every 5 s past 200 trials.
     const due = state.trials.size <= 200 || ticks % 5 === 0;
     if (due && state.study && state.study.state === "running" && document.visibilityState === "visible") {

@@ -20,6 +20,7 @@ import time
 import warnings
 
 import optuna
+import redis
 from django.db import close_old_connections, transaction
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
@@ -222,5 +223,21 @@ def run_slot(study_id, slot: int) -> str:
     finally:
         lease.release()
     if reason != "lease-lost":
-        finish_if_last(study_id, reason, failure)
+        finish_when_redis_answers(study_id, reason, failure)
     return reason
+
+
+def finish_when_redis_answers(study_id, reason: str, failure: str) -> None:
+    """`finish_if_last` reads the slot leases in Redis: while Redis restarts, wait for it rather than fail the study."""
+    deadline = time.monotonic() + conf.REDIS_WAIT_SECONDS
+    delay = 1.0
+    while True:
+        try:
+            finish_if_last(study_id, reason, failure)
+            return
+        except redis.RedisError as e:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("study %s: Redis does not answer (%s); finishing the slot in %.0f s", study_id, e, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
