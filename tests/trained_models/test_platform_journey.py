@@ -10,12 +10,15 @@ model pages serve, and that try-it goes through the platform's own trainer.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.studies.platform_client import PASSWORD, Session, seed
 
@@ -114,3 +117,64 @@ def test_best_model_journey(finished_study):
         f"{base}/export/onnx",
     ):
         assert mallory.http.get(path).status_code == 404, path
+
+
+def big_photo_zip(path: Path, count: int = 240, side: int = 1600) -> Path:
+    """`count` smooth JPEG photos of side x side px: small to upload, seconds of decoding to ingest."""
+    base = Image.radial_gradient("L").resize((side, side))
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        for index in range(count):
+            shade = Image.linear_gradient("L").rotate(index * 7).resize((side, side))
+            photo = Image.merge("RGB", (base, shade, base.rotate(index * 3)))
+            buffer = io.BytesIO()
+            photo.save(buffer, "JPEG", quality=70)
+            archive.writestr(f"class_{index % 2}/photo_{index:03d}.jpg", buffer.getvalue())
+    return path
+
+
+def timed_export(session: Session, platform, base: str) -> float:
+    """Seconds from the POST of an ONNX export to the file being ready, polling as the page does."""
+    headers = {"Referer": platform.url, "X-CSRFToken": session.http.cookies.get("csrftoken"),
+               "Accept": "application/json"}  # fmt: skip
+    started = time.monotonic()
+    posted = session.http.post(f"{base}/export/onnx", headers=headers)
+    assert posted.status_code in (200, 202), posted.text
+    deadline = started + 180
+    while (answer := session.http.get(f"{base}/export/onnx", headers={"Accept": "application/json"})).json()[
+        "state"
+    ] == "pending":
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.25)
+    assert answer.json()["state"] == "ready", answer.text
+    return time.monotonic() - started
+
+
+def test_an_export_does_not_wait_behind_another_users_upload(running_platform, tmp_path):
+    """Ingestion and exports have worker processes of their own: an export while someone's big upload ingests
+    takes about as long as one on a quiet platform (measured in the same run)."""
+    platform = running_platform
+    for name in ("exporter", "uploader"):
+        seed(platform, action="user", username=name, password=PASSWORD)
+    exporter, uploader = Session(platform, "exporter"), Session(platform, "uploader")
+    dataset = seed(platform, action="dataset", username="exporter", options={"classes": 3, "per_class": 8})
+    study = seed(platform, action="study", username="exporter", dataset=dataset["id"], n_trials=3, pruner="none",
+                 name="Exports")["id"]  # fmt: skip
+    assert exporter.wait_state(study, ("completed", "failed"), timeout=240)["state"] == "completed"
+    warm_up, first, second = [t["number"] for t in exporter.trials(study) if t["state"] == "completed"][:3]
+
+    timed_export(exporter, platform, f"/studies/{study}/trials/{warm_up}")  # the worker's first export loads ONNX
+    quiet = timed_export(exporter, platform, f"/studies/{study}/trials/{first}")
+    upload = seed(platform, action="upload", username="uploader", zip=str(big_photo_zip(tmp_path / "photos.zip")))
+
+    def ingest_status() -> str:
+        return uploader.http.get(f"/datasets/{upload['id']}/status.json").json()["status"]
+
+    deadline = time.monotonic() + 60
+    while ingest_status() != "processing" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    busy = timed_export(exporter, platform, f"/studies/{study}/trials/{second}")
+    still_ingesting = ingest_status() not in ("ready", "failed")
+    print(f"ONNX export: {quiet:.2f} s on a quiet platform, {busy:.2f} s during another user's ingestion "
+          f"({busy / quiet:.2f}x); the upload was still ingesting when it finished: {still_ingesting}")  # fmt: skip
+    assert still_ingesting, "the upload was ingested before the export ended: the test would prove nothing"
+    assert busy <= quiet + 5, f"the export took {busy:.1f} s during an upload against {quiet:.1f} s alone"
