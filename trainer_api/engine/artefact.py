@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import statistics
 import time
 from pathlib import Path
 from typing import Any
@@ -105,9 +106,16 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn
     return model, metadata
 
 
+# Latency: warm up first (the first passes allocate buffers and pick kernels), then time passes one by one and
+# take the median, so a burst of other work on the machine does not become the model's figure.
+LATENCY_WARMUP_SECONDS = 0.1
+LATENCY_TIMING_SECONDS = 0.4
+LATENCY_MIN_RUNS, LATENCY_MAX_RUNS = 7, 200
+
+
 @torch.inference_mode()
 def measure_latency_ms(model: nn.Module, input_size: int, plan: ComputePlan, batch: int) -> float:
-    """Milliseconds per image of a forward pass at `batch` images (after warm-up, about 0.3 s of timing).
+    """Milliseconds per image of a forward pass at `batch` images: the median of timed passes after warm-up.
 
     On CUDA in the training precision; on the CPU in float32, as the `.pth` runs in plain PyTorch.
     """
@@ -117,21 +125,21 @@ def measure_latency_ms(model: nn.Module, input_size: int, plan: ComputePlan, bat
     memory_format = torch.channels_last if plan.channels_last else torch.contiguous_format
     x = torch.randn(batch, 3, input_size, input_size, device=plan.device).contiguous(memory_format=memory_format)
 
-    def once() -> None:
+    def timed() -> float:
+        started = time.perf_counter()
         with autocast(plan) if plan.device.type == "cuda" else contextlib.nullcontext():
             model(x)
-
-    def sync() -> None:
         if plan.device.type == "cuda":
             torch.cuda.synchronize(plan.device)
+        return time.perf_counter() - started
 
-    once()
-    sync()
-    runs, started = 0, time.perf_counter()
-    while runs < 1 or (time.perf_counter() - started < 0.3 and runs < 200):
-        once()
-        runs += 1
-        if plan.device.type == "cuda" and runs % 10 == 0:
-            sync()
-    sync()
-    return (time.perf_counter() - started) * 1000.0 / (runs * batch)
+    warm_until = time.perf_counter() + LATENCY_WARMUP_SECONDS
+    for done in range(LATENCY_MAX_RUNS):
+        timed()
+        if done >= 2 and time.perf_counter() > warm_until:
+            break
+    times: list[float] = []
+    stop_at = time.perf_counter() + LATENCY_TIMING_SECONDS
+    while len(times) < LATENCY_MIN_RUNS or (time.perf_counter() < stop_at and len(times) < LATENCY_MAX_RUNS):
+        times.append(timed())
+    return statistics.median(times) * 1000.0 / batch
