@@ -113,6 +113,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # One way to write each value, on every page without a {% load %} (core/formatting.py).
+            "builtins": ["platform_web.core.templatetags.fmt"],
         },
     },
 ]

@@ -28,8 +28,14 @@
     });
   }
 
-  epochChart("acc-chart", "val_accuracy", { min: 0, max: 1, title: { display: true, text: "validation accuracy" } });
-  epochChart("loss-chart", "val_loss", { title: { display: true, text: "validation loss" } });
+  var F = window.Fmt; // static/js/format.js: the numbers, and the loss axis rule of every chart
+  var percentTicks = { callback: function (v) { return F.percent(v, 0); } };
+  var losses = [];
+  data.trials.forEach(function (t) { t.epochs.forEach(function (e) { losses.push(e.val_loss); }); });
+  var lossAxis = F.robustMax(losses);
+  epochChart("acc-chart", "val_accuracy", { min: 0, max: 1, title: { display: true, text: "validation accuracy" }, ticks: percentTicks });
+  epochChart("loss-chart", "val_loss", { beginAtZero: true, max: lossAxis ? lossAxis.max : undefined, title: { display: true, text: "validation loss" },
+                                         ticks: { callback: function (v) { return F.number(v); } } });
 
   var studyCanvas = document.getElementById("study-chart");
   if (studyCanvas && data.studies.length) {
@@ -50,7 +56,7 @@
       options: {
         responsive: true, maintainAspectRatio: false, animation: false,
         scales: { x: { type: "linear", title: { display: true, text: "trial number" }, ticks: { precision: 0 } },
-                  y: { min: 0, max: 1, title: { display: true, text: "validation accuracy" } } },
+                  y: { min: 0, max: 1, title: { display: true, text: "validation accuracy" }, ticks: percentTicks } },
         plugins: { legend: { position: "bottom" } },
       },
     });

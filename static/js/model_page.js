@@ -13,9 +13,7 @@
     });
   }
 
-  function fileSize(bytes) {
-    return bytes >= 1048576 ? (bytes / 1048576).toFixed(1) + " MB" : Math.max(1, Math.round(bytes / 1024)) + " KB";
-  }
+  var fileSize = window.Fmt.size; // static/js/format.js
 
   // Training curves: validation accuracy (left axis) and loss (right axis) per epoch.
   function drawCurves() {
@@ -24,6 +22,8 @@
     if (!data || !canvas || typeof Chart === "undefined") return;
     var epochs = JSON.parse(data.textContent);
     var labels = epochs.map(function (e) { return e.epoch; });
+    var F = window.Fmt;
+    var lossAxis = F.robustMax(epochs.map(function (e) { return e.val_loss; })); // the study page's rule too
     new Chart(canvas, {
       type: "line",
       data: {
@@ -39,8 +39,8 @@
         interaction: { mode: "index", intersect: false },
         scales: {
           x: { title: { display: true, text: "epoch" } },
-          acc: { position: "left", min: 0, max: 1, title: { display: true, text: "accuracy" } },
-          loss: { position: "right", grid: { drawOnChartArea: false }, title: { display: true, text: "loss" } },
+          acc: { position: "left", min: 0, max: 1, title: { display: true, text: "accuracy" }, ticks: { callback: function (v) { return F.percent(v, 0); } } },
+          loss: { position: "right", beginAtZero: true, max: lossAxis ? lossAxis.max : undefined, grid: { drawOnChartArea: false }, title: { display: true, text: "loss" }, ticks: { callback: function (v) { return F.number(v); } } },
         },
       },
     });
@@ -188,10 +188,10 @@
       body = '<div class="error">' + escapeHtml(result.error) + "</div>";
     } else {
       body = result.predictions.map(function (p) {
-        var pct = (p.probability * 100).toFixed(1);
-        return '<div class="prob"><span class="label">' + escapeHtml(p["class"]) + '</span>' +
-          '<div class="progress"><div class="bar" style="width:' + pct + '%"></div></div>' +
-          '<span class="pct">' + pct + "%</span></div>";
+        var pct = window.Fmt.percent(p.probability);
+        return '<div class="prob"><span class="label" title="' + escapeHtml(p["class"]) + '">' + escapeHtml(p["class"]) + '</span>' +
+          '<div class="progress"><div class="bar" style="width:' + pct + '"></div></div>' +
+          '<span class="pct">' + pct + "</span></div>";
       }).join("");
     }
     return '<div class="result" data-filename="' + escapeHtml(result.filename) + '">' + preview +

@@ -9,7 +9,8 @@
   const RED = "rgba(224, 49, 49, 0.7)";
   const RUNNING = "#3b5bdb";
   const BEST = "#e8590c";
-  const pct = (v) => (v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%");
+  const F = window.Fmt; // static/js/format.js
+  const pct = F.percent;
 
   // Log axes: label the powers of ten only (1e-4, 0.001, 0.01, 0.1, 1, ...).
   function logTick(value) {
@@ -64,7 +65,7 @@
   }
 
   const percentAxis = (title) => ({
-    min: 0, max: 1, title: { display: true, text: title }, ticks: { callback: (v) => Math.round(v * 100) + "%" },
+    min: 0, max: 1, title: { display: true, text: title }, ticks: { callback: (v) => F.percent(v, 0) },
   });
 
   class StudyCharts {
@@ -73,7 +74,7 @@
       this.curves = { accuracy: new Map(), loss: new Map() };
       this.crowded = false;
       this.accuracy = this.curveChart("chart-accuracy", percentAxis("validation accuracy"), 1);
-      this.loss = this.curveChart("chart-loss", { beginAtZero: true, title: { display: true, text: "validation loss" } }, 2);
+      this.loss = this.curveChart("chart-loss", { beginAtZero: true, title: { display: true, text: "validation loss" }, ticks: { callback: (v) => F.number(v) } }, 2);
       this.best = this.bestChart();
       this.scatter = this.scatterChart();
       this.importance = this.importanceChart();
@@ -87,7 +88,7 @@
       options.plugins.tooltip = {
         callbacks: {
           title: (items) => (items.length ? "trial #" + items[0].dataset.trialNumber : ""),
-          label: (item) => "epoch " + item.parsed.x + ": " + (index === 1 ? pct(item.parsed.y) : item.parsed.y.toFixed(3)),
+          label: (item) => "epoch " + item.parsed.x + ": " + (index === 1 ? pct(item.parsed.y) : F.number(item.parsed.y)),
         },
       };
       return new this.Chart(canvas, { type: "line", data: { datasets: [] }, options });
@@ -145,7 +146,7 @@
         options: {
           indexAxis: "y", responsive: true, maintainAspectRatio: false, animation: false,
           plugins: { legend: { display: false }, tooltip: { callbacks: { label: (item) => pct(item.parsed.x) + " of the variation explained" } } },
-          scales: { x: { min: 0, max: 1, ticks: { callback: (v) => Math.round(v * 100) + "%" } } },
+          scales: { x: { min: 0, max: 1, ticks: { callback: (v) => F.percent(v, 0) } } },
         },
       });
     }
@@ -160,6 +161,7 @@
         this.setCurve(this.accuracy, this.curves.accuracy, trial, 1, bestNumber);
         this.setCurve(this.loss, this.curves.loss, trial, 2, bestNumber);
       }
+      this.fitLossAxis();
       const many = trials.size > 60;
       for (const chart of [this.accuracy, this.loss]) {
         if (!chart) continue;
@@ -168,6 +170,28 @@
         // dots would keep the colour of its first draw. Animation is off, so this costs nothing more.
         chart.update();
       }
+    }
+
+    // The loss axis ends where the normal trials' losses end (Fmt.robustMax): a diverged trial's 3,500 or a
+    // pruned one's 2e28 is cut off at the top, and a note under the chart says how many points were.
+    fitLossAxis() {
+      if (!this.loss) return;
+      const values = [];
+      for (const dataset of this.curves.loss.values()) for (const point of dataset.data) values.push(point.y);
+      const axis = F.robustMax(values);
+      this.loss.options.scales.y.max = axis ? axis.max : undefined;
+      this.lossClipped = axis ? axis.clipped : 0;
+      const note = document.getElementById("chart-loss-note");
+      if (note) {
+        note.hidden = !this.lossClipped;
+        note.textContent = this.lossClipped
+          ? F.count(this.lossClipped) + " point" + (this.lossClipped === 1 ? "" : "s") + " of diverged or stopped trials above " + F.number(axis.max) + " cut off at the top."
+          : "";
+      }
+    }
+
+    lossAxis() {
+      return this.loss ? { max: this.loss.scales.y.max, clipped: this.lossClipped || 0 } : null;
     }
 
     setCurve(chart, datasets, trial, column, bestNumber) {

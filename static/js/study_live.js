@@ -14,7 +14,8 @@
   const $ = (id) => document.getElementById(id);
   const esc = (v) => String(v === null || v === undefined ? "" : v).replace(/[&<>"']/g,
     (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
-  const pct = (v) => (v === null || v === undefined ? "—" : (v * 100).toFixed(1) + "%");
+  const F = window.Fmt; // static/js/format.js: the same rules as the server's pages
+  const pct = F.percent;
 
   const state = {
     seq: null, study: null, progress: null, progressAt: 0, trials: new Map(), best: null,
@@ -29,19 +30,9 @@
   let lastChartDraw = 0;
   let importanceTimer = 0;
 
-  function fmtDuration(seconds) {
-    if (seconds === null || seconds === undefined || !isFinite(seconds)) return "—";
-    const s = Math.max(0, Math.round(seconds));
-    if (s < 60) return s + " s";
-    if (s < 3600) return Math.floor(s / 60) + " min " + String(s % 60).padStart(2, "0") + " s";
-    return Math.floor(s / 3600) + " h " + String(Math.floor((s % 3600) / 60)).padStart(2, "0") + " min";
-  }
+  const fmtDuration = F.duration;
 
-  function fmtClock(date) {
-    const options = { hour: "2-digit", minute: "2-digit" };
-    if (date - new Date() > 20 * 3600 * 1000) Object.assign(options, { weekday: "short", day: "numeric", month: "short" });
-    return date.toLocaleString([], options);
-  }
+  const fmtClock = F.clock;
 
   // ---- applying messages -------------------------------------------------------------
   function trial(number) {
@@ -182,7 +173,7 @@
       if (p["trials_" + name] !== undefined) setText("count-" + name, String(p["trials_" + name]));
     }
     if (p.compute_seconds !== undefined) {
-      setText("compute-seconds", p.compute_seconds < 10 ? p.compute_seconds.toFixed(1) + " s" : fmtDuration(p.compute_seconds));
+      setText("compute-seconds", fmtDuration(p.compute_seconds));
     }
     const stallBox = $("study-stall");
     if (stallBox) {
@@ -209,9 +200,10 @@
     card.innerHTML = "<h2>Best trial</h2>"
       + '<div class="stats"><div class="stat"><div class="value" id="best-value">' + pct(state.best.value) + "</div>"
       + '<div class="label">validation accuracy (trial #' + t.number + (t.best_epoch ? ", epoch " + t.best_epoch : "") + ")</div></div>"
-      + (t.train_seconds ? '<div class="stat"><div class="value">' + t.train_seconds.toFixed(1) + ' s</div><div class="label">training time</div></div>' : "")
+      + (t.train_seconds ? '<div class="stat"><div class="value">' + fmtDuration(t.train_seconds) + '</div><div class="label">training time</div></div>' : "")
+      + (t.latency_ms_batch1 ? '<div class="stat"><div class="value">' + F.milliseconds(t.latency_ms_batch1) + '</div><div class="label">inference, one image</div></div>' : "")
       + "</div>"
-      + '<dl class="params-list">' + Object.entries(t.params || {}).map(([k, v]) => "<dt>" + esc(k) + "</dt><dd>" + esc(v) + "</dd>").join("") + "</dl>"
+      + '<dl class="params-list">' + Object.entries(t.params || {}).map(([k, v]) => "<dt>" + esc(F.label(k)) + "</dt><dd>" + esc(F.value(v)) + "</dd>").join("") + "</dl>"
       + "<p>" + link(t.model_url, "", "Open the model", false) + link(t.download_url, " secondary", "Download .pth", true) + "</p>";
   }
 
@@ -256,7 +248,7 @@
   function paramsCell(t) {
     const p = t.params || {};
     if (p.architecture === undefined) {
-      return Object.entries(p).map(([k, v]) => esc(k) + " " + esc(typeof v === "number" ? +v.toPrecision(3) : v)).join("<br>");
+      return Object.entries(p).map(([k, v]) => esc(F.label(k)) + " " + esc(F.value(v))).join("<br>");
     }
     return esc(p.architecture) + '<div class="muted small">' + esc(p.input_size) + " px · batch " + esc(p.batch_size) + "</div>";
   }
@@ -266,14 +258,14 @@
   function numbersLine(p) {
     return Object.entries(PARAM_LABELS)
       .filter(([name]) => typeof p[name] === "number" && p[name] !== 0)
-      .map(([name, label]) => esc(label) + " " + esc(+p[name].toPrecision(2)))
+      .map(([name, label]) => esc(label) + " " + esc(F.number(p[name])))
       .join(" · ");
   }
 
   function rowHtml(t, bestNumber) {
     const p = t.params || {};
     const isBest = t.number === bestNumber;
-    const settings = p.optimizer === undefined ? "" : esc(p.optimizer) + " · augment " + (p.augment ? "on" : "off")
+    const settings = p.optimizer === undefined ? "" : esc(p.optimizer) + " · augment " + F.yesNo(p.augment)
       + '<div class="muted small">' + numbersLine(p) + "</div>";
     const links = t.download_url && t.state === "completed"
       ? (t.model_url ? '<a href="' + esc(t.model_url) + '">model</a> · ' : "") + '<a href="' + esc(t.download_url) + '" download>.pth</a>'
@@ -353,7 +345,7 @@
       const ranked = Object.keys(state.importance || {}).filter((k) => names.includes(k));
       state.scatterParam = ranked[0] || (names.includes("learning_rate") ? "learning_rate" : names[0]) || null;
     }
-    const html = names.map((k) => '<option value="' + esc(k) + '"' + (k === state.scatterParam ? " selected" : "") + ">" + esc(k.replace(/_/g, " ")) + "</option>").join("");
+    const html = names.map((k) => '<option value="' + esc(k) + '"' + (k === state.scatterParam ? " selected" : "") + ">" + esc(F.label(k)) + "</option>").join("");
     if (select.dataset.html !== html) { select.innerHTML = html; select.dataset.html = html; }
   }
 
@@ -421,6 +413,7 @@
     // True once every applied event is drawn everywhere (charts lag up to CHART_INTERVAL_MS behind).
     get drawn() { return !frame && state.drawnSeq === state.seq && !dirty.summary && !dirty.curves.size && !dirty.table; },
     pointCount: () => (charts ? charts.pointCount() : 0),
+    lossAxis: () => (charts ? charts.lossAxis() : null),
     trialCount: () => state.trials.size,
   };
 })();

@@ -20,12 +20,7 @@
 
   const maxBytes = () => Number(form.dataset.maxBytes);
 
-  function formatBytes(n) {
-    const units = ["bytes", "KB", "MB", "GB"];
-    let i = 0;
-    while (n >= 1000 && i < units.length - 1) { n /= 1000; i += 1; }
-    return (i === 0 ? n : n.toFixed(1)) + " " + units[i];
-  }
+  const formatBytes = window.Fmt.size; // static/js/format.js
 
   function showError(message) {
     errorBox.textContent = message;

@@ -79,6 +79,10 @@ def seed_study(request: dict) -> dict:
         params = trial_params(rng)
         state = rng.choice(STATES)
         points = curve(rng, params, params["epochs"] if state == "completed" else rng.randint(1, 3))
+        if request.get("outliers") and number < 2:
+            # One trial diverged (loss 3,500), one pruned SGD trial whose loss ran to 2e28.
+            state = ("diverged", "pruned")[number]
+            points = [(0.3, 1.9), (0.1, (3500.0, 2e28)[number])]
         value = max(a for a, _ in points)
         curves.append(points)
         start = now - timedelta(seconds=7200 - number * 6)

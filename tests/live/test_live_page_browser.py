@@ -136,3 +136,23 @@ def test_page_without_websockets_draws_the_same_table_from_the_http_snapshot(chr
     assert player.wait(timeout=60) == 0, player.stderr.read()
     page.wait_for_function("document.querySelectorAll('#live-trials-body tr.trial-row').length === 6")
     assert errors == []
+
+
+def test_a_diverged_and_a_pruned_trial_of_huge_loss_leave_the_loss_axis_to_the_normal_trials(chromium, web_server):
+    seeded = web_server.seed(action="study", trials=30, outliers=True)
+    page, errors = open_study(chromium, web_server, seeded, {"width": 1366, "height": 900})
+    page.wait_for_function(f"window.studyLive && window.studyLive.pointCount() === {seeded['epoch_points']}")
+    page.wait_for_function("window.studyLive.lossAxis() && window.studyLive.lossAxis().max !== undefined")
+    axis = page.evaluate("window.studyLive.lossAxis()")
+    # The normal trials' losses are at most 1.7 (tests/live/seed_study.py's curves) and the outliers' first epochs 1.9.
+    assert axis["max"] <= 2.0, axis  # 1.9 x 1.05, rounded up to two digits
+    assert axis["clipped"] == 2, axis
+    note = page.locator("#chart-loss-note")
+    assert note.is_visible() and "2 points of diverged or stopped trials" in note.inner_text()
+    ticks = page.evaluate(
+        "Chart.getChart(document.getElementById('chart-loss')).scales.y.ticks.map((t) => t.label)"
+    )
+    assert len(ticks) == len(set(ticks)) and not [t for t in ticks if "e" in t], ticks  # no "2E28, 2E28, 1E28"
+    page.locator("#chart-loss").scroll_into_view_if_needed()
+    snap(page, ARTIFACTS / "live-study-loss-outliers.png")
+    assert errors == []

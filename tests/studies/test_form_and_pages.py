@@ -139,7 +139,7 @@ def test_detail_page_and_api_show_trials(alice_client, user, dataset):
     study.save()
     page = alice_client.get(reverse("studies:detail", kwargs={"study_id": study.pk}))
     text = page.content.decode()
-    assert "75%" in text and "Re-run failed trials" in text and 'id="live-trials-body"' in text
+    assert "75.0%" in text and "Re-run failed trials" in text and 'id="live-trials-body"' in text
     assert "trials-body" not in text.replace("live-trials-body", "")  # one trial table, drawn by study_live.js
     snapshot = alice_client.get(reverse("studies:snapshot", kwargs={"study_id": study.pk})).json()
     assert snapshot["study"]["state"] == "completed" and snapshot["study"]["best_trial"]["number"] == 0

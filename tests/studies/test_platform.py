@@ -257,7 +257,7 @@ def test_run_study_from_a_fresh_shell(platform, tmp_path):
     out = done.stdout
     assert "Dataset ready: 30 images, 3 classes" in out
     assert "ETA" in out and "3/3 trials" in out
-    accuracy = float(re.search(r"Best validation accuracy: ([0-9.]+)", out).group(1))
+    accuracy = float(re.search(r"Best validation accuracy: ([0-9.]+)%", out).group(1)) / 100
     assert accuracy > 1 / 3
     pth = Path(re.search(r"Model \(.pth\): (\S+)", out).group(1))
     model, metadata = load_model(pth)  # the engine's documented loading snippet

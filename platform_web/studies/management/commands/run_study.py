@@ -19,6 +19,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import UploadedFile
 from django.core.management.base import BaseCommand, CommandError
 
+from platform_web.core import formatting
 from platform_web.datasets import services as dataset_services
 from platform_web.datasets.errors import UploadRejected
 from platform_web.datasets.models import Dataset
@@ -34,15 +35,8 @@ BAR_WIDTH = 30
 
 
 def duration(seconds: float | None) -> str:
-    """12 s, 3 min 05 s, 1 h 02 min."""
-    if seconds is None:
-        return "estimating"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    """12 s, 3 min 05 s, 1 h 02 min (the pages' rule); "estimating" before there is an estimate."""
+    return "estimating" if seconds is None else formatting.duration(seconds)
 
 
 class Command(BaseCommand):
@@ -135,7 +129,11 @@ class Command(BaseCommand):
             study = Study.objects.select_related("best_trial").get(pk=study.pk)
             info = progress_payload(study)
             budget = f"/{study.n_trials}" if study.n_trials else ""
-            best = f" · best {study.best_trial.value:.3f}" if study.best_trial and study.best_trial.value else ""
+            best = (
+                f" · best {formatting.percent(study.best_trial.value)}"
+                if study.best_trial and study.best_trial.value
+                else ""
+            )
             eta = "" if study.state in services.FINISHED else f" · ETA {duration(study.eta_seconds)}"
             self.bar(info["fraction"], f"{info['trials_finished']}{budget} trials{best}{eta} · {study.state}")
             if study.state in services.FINISHED:
@@ -157,10 +155,11 @@ class Command(BaseCommand):
         best = study.best_trial
         if best is None:
             raise CommandError("No trial completed, so there is no model.")
-        self.stdout.write(f"Best validation accuracy: {best.value:.4f} (trial #{best.number}, epoch {best.best_epoch})")
+        self.stdout.write(f"Best validation accuracy: {formatting.percent(best.value)} "
+                          f"(trial #{best.number}, epoch {best.best_epoch})")  # fmt: skip
         self.stdout.write("Parameters:")
         for name, value in best.params.items():
-            self.stdout.write(f"  {name}: {value}")
+            self.stdout.write(f"  {formatting.label(name)}: {formatting.value(value)}")
         model = Path(settings.TRAINER_DATA_DIR) / best.model_path if best.model_path else None
         self.stdout.write(f"Model (.pth): {model if model else 'not saved'}")
         if study.state != Study.State.COMPLETED:
