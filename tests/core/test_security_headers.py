@@ -25,6 +25,16 @@ def test_check_deploy_with_production_settings_reports_no_issue():
     assert "System check identified no issues" in done.stdout
 
 
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "TRAINER_TOKEN"])
+def test_production_refuses_to_start_without_its_own_secret_key_and_trainer_token(missing):
+    env = dict(os.environ, PRODUCTION="1", SECRET_KEY=secrets.token_urlsafe(50), TRAINER_TOKEN="a-real-token")
+    env.pop(missing)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode != 0 and f"needs a {missing} environment variable of its own" in done.stderr
+
+
 @pytest.mark.django_db
 def test_pages_carry_a_policy_that_allows_only_this_sites_scripts(alice_client):
     for name in ("datasets:list", "datasets:upload", "studies:list", "accounts:login"):

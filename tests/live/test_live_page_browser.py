@@ -149,9 +149,7 @@ def test_a_diverged_and_a_pruned_trial_of_huge_loss_leave_the_loss_axis_to_the_n
     assert axis["clipped"] == 2, axis
     note = page.locator("#chart-loss-note")
     assert note.is_visible() and "2 points of diverged or stopped trials" in note.inner_text()
-    ticks = page.evaluate(
-        "Chart.getChart(document.getElementById('chart-loss')).scales.y.ticks.map((t) => t.label)"
-    )
+    ticks = page.evaluate("Chart.getChart(document.getElementById('chart-loss')).scales.y.ticks.map((t) => t.label)")
     assert len(ticks) == len(set(ticks)) and not [t for t in ticks if "e" in t], ticks  # no "2E28, 2E28, 1E28"
     page.locator("#chart-loss").scroll_into_view_if_needed()
     snap(page, ARTIFACTS / "live-study-loss-outliers.png")
