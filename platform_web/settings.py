@@ -181,7 +181,9 @@ TRAINER_URL = os.environ.get("TRAINER_URL", "http://127.0.0.1:8001")
 DEV_TRAINER_TOKEN = "dev-trainer-token"
 TRAINER_TOKEN = os.environ.get("TRAINER_TOKEN", DEV_TRAINER_TOKEN)
 if PRODUCTION and TRAINER_TOKEN == DEV_TRAINER_TOKEN:  # the training service refuses it too
-    raise RuntimeError("PRODUCTION=1 needs a TRAINER_TOKEN environment variable of its own (the same as the trainer's).")
+    raise RuntimeError(
+        "PRODUCTION=1 needs a TRAINER_TOKEN environment variable of its own (the same as the trainer's)."
+    )
 # Where the training service writes trials' checkpoints and models (shared media volume).
 TRAINER_DATA_DIR = Path(os.environ.get("TRAINER_DATA_DIR", MEDIA_ROOT / "trainer"))
 
