@@ -14,12 +14,13 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.move import file_move_safe
-from django.core.files.uploadedfile import UploadedFile
+from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 from django.db import transaction
 from django.db.models import F, Sum
 from django.utils import timezone
 
 from platform_web.celery import app
+from platform_web.datasets import sample
 from platform_web.datasets.errors import DatasetInUse, UploadRejected
 from platform_web.datasets.live import publish_dataset_progress
 from platform_web.datasets.models import Dataset
@@ -88,6 +89,12 @@ def create_dataset_from_upload(*, owner, name: str, upload: UploadedFile) -> Dat
             raise
         transaction.on_commit(lambda: enqueue_ingestion(dataset.id))
     return dataset
+
+
+def create_sample_dataset(*, owner) -> Dataset:
+    """The sample dataset (platform_web/datasets/sample.py) for `owner`, ingested like any upload."""
+    upload = SimpleUploadedFile("sample-shapes.zip", sample.sample_zip_bytes(), content_type="application/zip")
+    return create_dataset_from_upload(owner=owner, name=sample.NAME, upload=upload)
 
 
 def _store_upload(upload: UploadedFile, destination: Path) -> None:

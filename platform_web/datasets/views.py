@@ -25,6 +25,19 @@ def dataset_list(request: HttpRequest) -> HttpResponse:
     return render(request, "datasets/list.html", {"datasets": selectors.datasets_of(request.user)})
 
 
+@login_required
+@require_http_methods(["POST"])
+def dataset_sample(request: HttpRequest) -> HttpResponse:
+    """Create the sample dataset through the normal ingestion path, then show its page (its progress)."""
+    try:
+        dataset = services.create_sample_dataset(owner=request.user)
+    except UploadRejected as e:
+        messages.error(request, str(e))
+        return redirect("datasets:list")
+    messages.success(request, "The sample dataset is being prepared: six classes of shapes, ready in seconds.")
+    return redirect("datasets:detail", dataset_id=dataset.pk)
+
+
 def _wants_json(request: HttpRequest) -> bool:
     return request.headers.get("x-requested-with") == "XMLHttpRequest" or "application/json" in request.headers.get(
         "accept", ""

@@ -16,6 +16,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from platform_web.core import formatting
 from platform_web.datasets.errors import IngestionError
 
 # Small entries may compress extremely well (a blank image) without being a
@@ -39,12 +40,8 @@ class ZipLimits:
 
 
 def human_bytes(count: float) -> str:
-    """`1536` -> `1.5 KiB`: sizes in messages."""
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count:,.0f} {unit}" if unit == "bytes" else f"{count:,.1f} {unit}"
-        count /= 1024
-    return f"{count:,.1f} GiB"
+    """`1536` -> `1.5 kB`: sizes in messages, in the one unit system every page uses (formatting.size)."""
+    return formatting.size(count)
 
 
 def open_zip(path: Path) -> zipfile.ZipFile:

@@ -11,7 +11,9 @@ from platform_web.studies.space import (
     BATCH_SIZES,
     INPUT_SIZES,
     OPTIMIZERS,
+    PRUNER_HELP,
     PRUNERS,
+    SAMPLER_HELP,
     SAMPLERS,
     possible_values,
     searched_choices,
@@ -72,8 +74,8 @@ class StudyForm(forms.Form):
         min_value=1, max_value=16, label="Parallel trials",
         help_text="Trials trained at the same time (one per worker and training slot).",
     )  # fmt: skip
-    sampler = forms.ChoiceField(choices=list(SAMPLERS.items()), help_text="How the next configuration is chosen.")
-    pruner = forms.ChoiceField(choices=list(PRUNERS.items()), help_text="How weak trials are stopped early.")
+    sampler = forms.ChoiceField(choices=list(SAMPLERS.items()), help_text=SAMPLER_HELP)
+    pruner = forms.ChoiceField(choices=list(PRUNERS.items()), help_text=PRUNER_HELP)
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, help_text="The same seed repeats the same search.")
 
     def __init__(self, *args, architectures: list[dict], parallel_allowed: int, **kwargs) -> None:

@@ -35,8 +35,8 @@ class Study(models.Model):
     start_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     # Set once the Optuna study exists and its known-good first trial is enqueued (by the first slot).
     optuna_ready = models.BooleanField(default=False)
-    # Optuna parameters of failed trials the user asked to run again, enqueued by the next slot that starts:
-    # [{"number": failed trial number, "params": {...}}, ...].
+    # Optuna parameters of unsuccessful trials the user asked to run again, enqueued by the next slot that
+    # starts (or after the running trial): [{"number": trial number, "params": {...}, "note": "re-run of #N ..."}].
     pending_reruns = models.JSONField(default=list, blank=True)
     # Time budget bookkeeping across resumes: seconds spent in earlier runs, and when the current run began.
     elapsed_seconds = models.FloatField(default=0.0)
@@ -90,7 +90,11 @@ class Trial(models.Model):
     # The full TrialConfig sent to the training service.
     config = models.JSONField(default=dict, blank=True)
     slot = models.PositiveSmallIntegerField(default=0, help_text="The parallel slot that ran this trial.")
-    retry_of = models.PositiveIntegerField(null=True, blank=True, help_text="Number of the failed trial it retries.")
+    retry_of = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Number of the trial it retries or re-runs."
+    )
+    # What a re-run changed, for the trial table: "re-run of #3 with learning rate lowered from 0.03 to 0.01".
+    note = models.CharField(max_length=300, blank=True)
     value = models.FloatField(null=True, blank=True, help_text="Best validation accuracy.")
     best_epoch = models.PositiveIntegerField(null=True, blank=True)
     epochs_planned = models.PositiveIntegerField(default=0)

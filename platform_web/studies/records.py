@@ -121,17 +121,19 @@ def trial_started(
     key: str,
     retry_of,
     estimated_epoch_seconds: float | None = None,
+    note: str = "",
 ) -> Trial:
-    """Create the trial's row (state running) and send `trial.started`."""
+    """Create the trial's row (state running) and send `trial.started`; `note` says what a re-run changed."""
     with transaction.atomic():
         trial = Trial.objects.create(
             study_id=study_id, number=number, optuna_trial_id=optuna_trial_id, params=params,
             optuna_params=optuna_params, config=config, estimated_epoch_seconds=estimated_epoch_seconds,
             epochs_planned=int(config.get("epochs") or 0), slot=slot, trainer_key=key, retry_of=retry_of,
+            note=note,
         )  # fmt: skip
         record_event(study_id=study_id, type="trial.started", payload={
             "number": number, "state": trial.state, "params": params, "epochs_planned": trial.epochs_planned,
-            "slot": slot, "retry_of": retry_of,
+            "slot": slot, "retry_of": retry_of, "note": note,
         })  # fmt: skip
         record_progress(study_id)
     return trial

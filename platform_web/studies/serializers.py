@@ -56,6 +56,8 @@ def study_data(study: Study) -> dict:
         "seed": study.seed,
         "space": {k: v for k, v in study.space.items() if k != "arch_min_input"},
         "progress": progress_payload(study),
+        # Trials queued to run again (the page offers no second re-run of them): their numbers.
+        "pending_reruns": [entry["number"] for entry in study.pending_reruns],
         "best_trial": None
         if best is None
         else {"number": best.number, "value": finite(best.value), "params": best.params, "model_path": best.model_path},
@@ -100,6 +102,7 @@ def trial_data(trial: Trial) -> dict:
         "model_path": trial.model_path,
         "error": trial.error,
         "retry_of": trial.retry_of,
+        "note": trial.note,
         **trial_links(trial),
     }
 

@@ -1,12 +1,18 @@
-"""Study controls: start, cancel, resume, re-run failed trials, delete. Each checks the starting state.
+"""Study controls: start, cancel, resume, re-run unsuccessful trials, delete. Each checks the starting state.
 
 State machine (Study.state):
 
     queued ──▶ running ──▶ completed | failed          (the last slot decides)
       │           │
       └───────────┴──▶ cancelling ──▶ cancelled        (cancel_study, then the last slot)
-    completed | cancelled | failed ──▶ queued          (resume_study, rerun_failed_trials)
+    completed | cancelled | failed ──▶ queued          (resume_study, rerun_trials)
     running (stalled: no live slot) ──▶ queued         (resume_study)
+    queued | running ──▶ (same state)                  (rerun_trials: the slots take the re-runs next)
+    cancelling: rerun_trials refuses                   (wait until the study has stopped)
+
+Re-runs (rerun_trials) take failed, diverged, cancelled and skipped trials, each at most
+once; a diverged one can run with its learning rate lowered. They wait in
+Study.pending_reruns until a slot moves them into Optuna's queue (worker/studies/runner.py).
 
 Starting enqueues one Celery task per parallel slot once the transaction
 commits; the tasks take the study id and re-read everything.
@@ -23,6 +29,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from platform_web.core import formatting
 from platform_web.datasets.models import Dataset
 from platform_web.studies import progress, records
 from platform_web.studies.closing import ACTIVE_STATES, close_abandoned_trials, finish_if_last
@@ -32,10 +39,17 @@ from platform_web.studies.slots import live_slots
 from platform_web.studies.stalls import stalled_seconds
 from platform_web.studies.storage import delete_optuna_study, parallel_trials_allowed
 from platform_web.studies.trainer_client import TrainerClient, TrainerError
+from trainer_api.engine.hyperparameters import HYPERPARAMETERS
 
 log = logging.getLogger(__name__)
 
 FINISHED = (Study.State.COMPLETED, Study.State.CANCELLED, Study.State.FAILED)
+# Trials that ended without a result: these can run again (completed, pruned and running ones cannot).
+RERUNNABLE = (Trial.State.FAILED, Trial.State.DIVERGED, Trial.State.CANCELLED, Trial.State.SKIPPED)
+# A diverged trial can run again with its learning rate divided by this.
+LOWER_LR_DIVISOR = 3
+# The learning rate's Optuna names: one range per optimiser family (space.py).
+LEARNING_RATE_KEYS = next(tuple(r.key for r in p.searches) for p in HYPERPARAMETERS if p.name == "learning_rate")
 
 
 class StudyError(Exception):
@@ -194,33 +208,94 @@ def _resume_stopped(study: Study) -> Study:
     return study
 
 
+def rerunnable_trials(study: Study) -> list[Trial]:
+    """The unsuccessful trials that can run again: with parameters, not run again (or retried) yet, not queued."""
+    taken = _rerun_numbers(study)
+    return [
+        t for t in Trial.objects.filter(study=study, state__in=RERUNNABLE).order_by("number")
+        if t.number not in taken and t.optuna_params
+    ]  # fmt: skip
+
+
+def _rerun_numbers(study: Study) -> set[int]:
+    """Trials already run again, retried or queued to run again."""
+    again = Trial.objects.filter(study=study).exclude(retry_of=None).values_list("retry_of", flat=True)
+    return set(again) | {entry["number"] for entry in study.pending_reruns}
+
+
 @transaction.atomic
-def rerun_failed_trials(*, study: Study) -> int:
-    """Run the failed trials' parameters again (the budget grows to fit them); returns how many."""
+def rerun_trials(*, study: Study, numbers: list[int] | None = None, lower_lr: bool = False) -> list[dict]:
+    """Queue unsuccessful trials to run again with their parameters (the budget grows to fit them).
+
+    `numbers`: these trials, each of which must be re-runnable; None: every re-runnable one.
+    `lower_lr`: the diverged ones among them run with their learning rate divided by
+    LOWER_LR_DIVISOR. Returns the queued entries ({"number", "params", "note"}). A queued or
+    running study takes them after its current trials; a stopped one is queued again.
+    """
     study = Study.objects.select_for_update().get(pk=study.pk)
     if study.state == Study.State.CANCELLING:
         raise StudyError("The study is being cancelled; wait until it has stopped.")
-    retried = set(Trial.objects.filter(study=study).exclude(retry_of=None).values_list("retry_of", flat=True))
-    pending = {r["number"] for r in study.pending_reruns}
-    failed = [
-        t for t in Trial.objects.filter(study=study, state=Trial.State.FAILED).order_by("number")
-        if t.number not in retried and t.number not in pending and t.optuna_params
-    ]  # fmt: skip
-    if not failed:
-        raise StudyError("There is no failed trial left to re-run.")
-    study.pending_reruns = list(study.pending_reruns) + [
-        {"number": t.number, "params": t.optuna_params} for t in failed
-    ]
+    if numbers is None:
+        trials = rerunnable_trials(study)
+        if not trials:
+            raise StudyError("There is no unsuccessful trial left to re-run (failed, diverged, cancelled or skipped).")
+    else:
+        trials = [_rerunnable_trial(study, number) for number in dict.fromkeys(numbers)]
+    if lower_lr and not any(t.state == Trial.State.DIVERGED for t in trials):
+        raise StudyError("Only a diverged trial can be re-run with a lower learning rate.")
+    entries = [_rerun_entry(t, lower_lr=lower_lr and t.state == Trial.State.DIVERGED) for t in trials]
+    study.pending_reruns = list(study.pending_reruns) + entries
     fields = ["pending_reruns"]
     if study.n_trials is not None:
-        study.n_trials = max(study.n_trials, progress.counted_trials(study) + len(failed))
+        study.n_trials = max(study.n_trials, progress.counted_trials(study) + len(entries))
         fields.append("n_trials")
     study.save(update_fields=fields)
     if study.state in FINISHED:
         if _budget_left(study):
             raise StudyError(_budget_left(study))
         _requeue(study)
-    return len(failed)
+    return entries
+
+
+def _rerunnable_trial(study: Study, number: int) -> Trial:
+    """Trial `number` of the study, or a StudyError saying why it cannot run again."""
+    trial = Trial.objects.filter(study=study, number=number).first()
+    if trial is None:
+        raise StudyError(f"The study has no trial #{number}.")
+    if trial.state not in RERUNNABLE:
+        raise StudyError(
+            f"Trial #{number} is {trial.get_state_display().lower()}: "
+            "only failed, diverged, cancelled or skipped trials can be re-run."
+        )
+    again = Trial.objects.filter(study=study, retry_of=number).order_by("number").first()
+    if again is not None:
+        raise StudyError(f"Trial #{number} already ran again as trial #{again.number}.")
+    if number in {entry["number"] for entry in study.pending_reruns}:
+        raise StudyError(f"Trial #{number} is already queued to run again.")
+    if not trial.optuna_params:
+        raise StudyError(f"Trial #{number} has no recorded parameters to run again.")
+    return trial
+
+
+def _rerun_entry(trial: Trial, *, lower_lr: bool) -> dict:
+    """What the worker enqueues in Optuna: the trial's parameters (learning rate lowered or not) and the note."""
+    params = dict(trial.optuna_params)
+    if not lower_lr:
+        return {"number": trial.number, "params": params, "note": f"re-run of #{trial.number} with the same parameters"}
+    key = next((k for k in LEARNING_RATE_KEYS if k in params), None)
+    if key is None:
+        raise StudyError(
+            f"Trial #{trial.number}'s learning rate is fixed by the search space, so it cannot be lowered here: "
+            "clone the study with a lower one."
+        )
+    old = float(params[key])
+    params[key] = old / LOWER_LR_DIVISOR
+    change = f"from {formatting.number(old)} to {formatting.number(params[key])}"
+    return {
+        "number": trial.number,
+        "params": params,
+        "note": f"re-run of #{trial.number} with learning rate lowered {change}",
+    }
 
 
 def _requeue(study: Study) -> None:

@@ -38,18 +38,24 @@ from trainer_api.engine.hyperparameters import HYPERPARAMETERS, SEARCH_RANGES
 INPUT_SIZES = (16, 24, 28, 32, 48, 64, 96, 128, 160, 224)
 BATCH_SIZES = (16, 32, 64, 128, 256)
 OPTIMIZERS = {"adamw": "AdamW", "adam": "Adam", "sgd": "SGD with momentum"}  # keys: hyperparameters.OPTIMIZERS
+# Choice labels stay short (they fit a phone's select box); the form's help text explains them.
 SAMPLERS = {
-    "tpe": "TPE (learns from earlier trials; the default)",
+    "tpe": "TPE (default)",
     "random": "Random search",
-    "cmaes": "CMA-ES (numeric ranges only)",
-    "qmc": "Quasi-Monte Carlo (evenly spread samples)",
+    "cmaes": "CMA-ES",
+    "qmc": "Quasi-Monte Carlo",
 }
+SAMPLER_HELP = ("How the next configuration is chosen. TPE learns from earlier trials; CMA-ES searches numeric "
+                "ranges only; quasi-Monte Carlo spreads samples evenly.")  # fmt: skip
 PRUNERS = {
-    "hyperband": "Hyperband: successive halving over several budgets (the default)",
-    "median": "Median: stop a trial that is below the median of earlier trials at the same point of its schedule",
+    "hyperband": "Hyperband (default)",
+    "median": "Median",
     "successive_halving": "Successive halving",
-    "none": "None: every trial runs all its epochs",
+    "none": "None",
 }
+PRUNER_HELP = ("How weak trials are stopped early. Hyperband runs successive halving over several budgets; median "
+               "stops a trial below the median of earlier trials at the same point; none runs every trial to "
+               "its last epoch.")  # fmt: skip
 AUGMENT = {"on": "On", "off": "Off", "search": "Try both"}
 
 # The small-image families; torchvision's ImageNet networks are offered on a GPU.

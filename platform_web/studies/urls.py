@@ -11,6 +11,7 @@ urlpatterns = [
     path("<uuid:study_id>/cancel/", views.study_cancel, name="cancel"),
     path("<uuid:study_id>/resume/", views.study_resume, name="resume"),
     path("<uuid:study_id>/rerun-failed/", views.study_rerun, name="rerun"),
+    path("<uuid:study_id>/trials/<int:number>/rerun/", views.study_rerun_trial, name="rerun_trial"),
     path("<uuid:study_id>/clone/", views.study_clone, name="clone"),
     path("<uuid:study_id>/delete/", views.study_delete, name="delete"),
 ]

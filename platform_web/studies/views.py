@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
@@ -103,7 +105,8 @@ def _controls(study) -> dict:
     return {
         "cancel": active,
         "resume": stopped,
-        "rerun": study.state != "cancelling" and study.trials_failed > 0,
+        # How many unsuccessful trials the re-run button queues (0: no button).
+        "rerun": 0 if study.state == "cancelling" else len(services.rerunnable_trials(study)),
         "delete": stopped,
     }
 
@@ -131,10 +134,29 @@ def study_resume(request, study_id):
     return _control(request, study_id, services.resume_study, "Resumed: the study continues to its budget.")
 
 
+def _rerun_message(entries: list[dict]) -> str:
+    if len(entries) == 1:
+        return f"Queued: {entries[0]['note']}."
+    numbers = ", ".join(f"#{e['number']}" for e in entries)
+    return f"{len(entries)} unsuccessful trials will run again: {numbers}."
+
+
 @login_required
 @require_POST
 def study_rerun(request, study_id):
-    return _control(request, study_id, services.rerun_failed_trials, lambda n: f"{n} failed trial(s) will run again.")
+    """Every unsuccessful trial again (failed, diverged, cancelled, skipped); `lower_lr=1`: diverged ones at lr / 3."""
+    lower_lr = request.POST.get("lower_lr") == "1"
+    action = functools.partial(services.rerun_trials, lower_lr=lower_lr)
+    return _control(request, study_id, action, _rerun_message)
+
+
+@login_required
+@require_POST
+def study_rerun_trial(request, study_id, number):
+    """One unsuccessful trial again, from its row in the trial table; `lower_lr=1` for a diverged one."""
+    lower_lr = request.POST.get("lower_lr") == "1"
+    action = functools.partial(services.rerun_trials, numbers=[number], lower_lr=lower_lr)
+    return _control(request, study_id, action, _rerun_message)
 
 
 @login_required

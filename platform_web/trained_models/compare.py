@@ -6,6 +6,7 @@ import uuid
 
 from django.urls import reverse
 
+from platform_web.core import formatting
 from platform_web.studies.models import Study, Trial
 from platform_web.trained_models import selectors
 from platform_web.trained_models.files import architecture_of
@@ -38,47 +39,27 @@ def parse_study_ids(values: list[str]) -> list[str]:
     return ids
 
 
-def file_size(size: int | None) -> str:
-    """Bytes as the page words them: "4.3 MB", "17 KB"."""
-    if size is None:
-        return "—"
-    return f"{size / 1024**2:.1f} MB" if size >= 1024**2 else f"{max(1, round(size / 1024))} KB"
-
-
 def trial_label(trial: Trial) -> str:
     """How a trial is named on the compare page."""
     return f"{trial.study.name} · #{trial.number} {architecture_of(trial)}"
 
 
 def _metric_rows(trials: list[Trial]) -> list[dict]:
-    def fmt(value, pattern: str) -> str:
-        return "—" if value is None else pattern.format(value)
-
+    """The metrics, each written as every other page writes it (platform_web/core/formatting.py)."""
     rows = [
-        ("Validation accuracy", [fmt(t.value, "{:.2%}") for t in trials], [t.value for t in trials], "max"),
-        ("Best epoch", [fmt(t.best_epoch, "{}") for t in trials], None, None),
+        ("Validation accuracy", [formatting.percent(t.value) for t in trials], [t.value for t in trials], "max"),
+        ("Best epoch", [formatting.count(t.best_epoch) for t in trials], None, None),
         ("Epochs run", [f"{t.epochs_done} / {t.epochs_planned}" for t in trials], None, None),
-        ("Training time", [fmt(t.train_seconds, "{:.1f} s") for t in trials], [t.train_seconds for t in trials], "min"),
-        (
-            "Latency, 1 image",
-            [fmt(t.latency_ms_batch1, "{:.2f} ms") for t in trials],
-            [t.latency_ms_batch1 for t in trials],
-            "min",
-        ),
-        (
-            "Latency per image, batch 64",
-            [fmt(t.latency_ms_batch64, "{:.3f} ms") for t in trials],
-            [t.latency_ms_batch64 for t in trials],
-            "min",
-        ),
-        ("Parameters", [fmt(t.param_count, "{:,}") for t in trials], [t.param_count for t in trials], "min"),
-        (
-            "File size",
-            [file_size(t.model_size_bytes) for t in trials],
-            [t.model_size_bytes for t in trials],
-            "min",
-        ),
-    ]
+        ("Training time", [formatting.duration(t.train_seconds) for t in trials], [t.train_seconds for t in trials],
+         "min"),
+        ("Latency, 1 image", [formatting.milliseconds(t.latency_ms_batch1) for t in trials],
+         [t.latency_ms_batch1 for t in trials], "min"),
+        ("Latency per image, batch 64", [formatting.milliseconds(t.latency_ms_batch64) for t in trials],
+         [t.latency_ms_batch64 for t in trials], "min"),
+        ("Parameters", [formatting.count(t.param_count) for t in trials], [t.param_count for t in trials], "min"),
+        ("File size", [formatting.size(t.model_size_bytes) for t in trials], [t.model_size_bytes for t in trials],
+         "min"),
+    ]  # fmt: skip
     shaped = []
     for label, cells, raw, goal in rows:
         best: set[int] = set()
@@ -95,13 +76,35 @@ def _param_rows(trials: list[Trial]) -> list[dict]:
     rows = []
     for key in keys:
         values = [t.params.get(key) for t in trials]
-        shown = ["—" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in values]
-        rows.append({"label": key, "cells": shown, "differs": len(set(shown)) > 1})
+        shown = [formatting.value(v) for v in values]
+        rows.append({"label": formatting.label(key), "cells": shown, "differs": len(set(shown)) > 1})
     return rows
 
 
-def compare_context(user, *, trial_refs: list[str], study_ids: list[str]) -> dict:
-    """Everything the compare page shows: the picker, the metrics table and the chart data."""
+def compare_message(*, submitted: bool, asked: int, trials: list[Trial]) -> dict | None:
+    """What the page says when fewer than two models are compared: `{"level", "text"}`, or None.
+
+    `submitted`: the picker's Compare button sent the request (or references came with it);
+    `asked`: how many references the request held, well formed or not.
+    """
+    if len(trials) >= 2 or not (submitted or asked):
+        return None
+    if len(trials) == 1:
+        return {
+            "level": "info",
+            "text": f"Only {trial_label(trials[0])} is chosen. Pick at least one more trial or study to compare with.",
+        }
+    if asked:
+        return {
+            "level": "error",
+            "text": "None of the chosen models can be compared: they are not yours, were deleted or have no "
+            "completed trial yet. Tick one or more models below, then press Compare.",
+        }
+    return {"level": "error", "text": "Nothing was ticked. Tick one or more models to compare, then press Compare."}
+
+
+def compare_context(user, *, trial_refs: list[str], study_ids: list[str], submitted: bool = False) -> dict:
+    """Everything the compare page shows: the picker, the metrics table, the chart data and its message."""
     refs = parse_trial_refs(trial_refs)[:MAX_COMPARED]
     studies = parse_study_ids(study_ids)[:MAX_COMPARED]
     trials = selectors.trials_for_compare(user, refs, studies)[:MAX_COMPARED]
@@ -149,4 +152,5 @@ def compare_context(user, *, trial_refs: list[str], study_ids: list[str]) -> dic
         "chart_data": {"trials": curves, "studies": study_curves},
         "mixed_datasets": len(datasets) > 1,
         "max_compared": MAX_COMPARED,
+        "compare_message": compare_message(submitted=submitted, asked=len(trial_refs) + len(study_ids), trials=trials),
     }

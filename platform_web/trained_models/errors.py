@@ -11,3 +11,14 @@ class ModelFileDamaged(ModelUnavailable):
 
 class TryItError(Exception):
     """Classifying uploaded images failed as a whole (training service unreachable, model refused)."""
+
+
+class NotImages(TryItError):
+    """None of the uploaded files is an image: the whole request is refused (400), each file named.
+
+    `results` holds the per-file answers (`{"filename", "predictions": None, "error", "not_image": True}`).
+    """
+
+    def __init__(self, message: str, results: list[dict]) -> None:
+        super().__init__(message)
+        self.results = results

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
+from PIL import Image, UnidentifiedImageError
 
 from platform_web.studies.models import Trial
 from platform_web.studies.trainer_client import TrainerClient, TrainerError, TrainerUnavailable
-from platform_web.trained_models.errors import ModelUnavailable, TryItError
+from platform_web.trained_models.errors import ModelUnavailable, NotImages, TryItError
 from platform_web.trained_models.files import model_path
 from trainer_api.schemas import PredictResponse
 
 TOP_K = 5
+ACCEPTED_FORMATS = "JPEG, PNG, WebP, GIF, BMP or TIFF"
+NAMES_IN_MESSAGE = 5
 
 
 def try_it_limits() -> dict:
@@ -29,6 +32,41 @@ def try_it_limits() -> dict:
 def _size(size: int) -> str:
     """A file size the way the page words it: "3.2 MB", "540 KB"."""
     return f"{size / 1024**2:.1f} MB" if size >= 1024**2 else f"{max(1, round(size / 1024))} KB"
+
+
+def is_image(upload: UploadedFile) -> bool:
+    """Whether Pillow recognises the file as an image from its first bytes (nothing is decoded here).
+
+    A text file, a PDF or a zip is not one. A recognised image that is truncated, damaged or
+    too large to decode counts as an image: the training service decodes it and says what is wrong.
+    """
+    upload.seek(0)
+    try:
+        with Image.open(upload):
+            return True
+    except UnidentifiedImageError:
+        return False
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return True
+    finally:
+        upload.seek(0)
+
+
+def not_an_image(name: str) -> dict:
+    """The answer for one uploaded file that is not an image (it is not sent to the training service)."""
+    return {
+        "filename": name,
+        "predictions": None,
+        "error": f"Not a readable image: {name} is not an image file. Choose {ACCEPTED_FORMATS} images.",
+        "not_image": True,
+    }
+
+
+def _not_images_message(names: list[str]) -> str:
+    if len(names) == 1:
+        return f"{names[0]} is not an image: choose {ACCEPTED_FORMATS} files to classify."
+    shown = ", ".join(names[:NAMES_IN_MESSAGE]) + (", …" if len(names) > NAMES_IN_MESSAGE else "")
+    return f"None of the {len(names)} files is an image ({shown}): choose {ACCEPTED_FORMATS} files to classify."
 
 
 def _trainer_predict(model: str, files: list[UploadedFile]) -> PredictResponse:
@@ -49,8 +87,10 @@ def classify_uploads(trial: Trial, uploads: list[UploadedFile]) -> list[dict]:
     """Top-5 classes with probabilities for every uploaded image, or a message per file that cannot be used.
 
     Each result is `{"filename", "predictions": [{"class", "probability"}], "error"}`,
-    in upload order. Oversized and empty files are refused here; corrupt and
-    non-image files are reported by the training service, which decodes them.
+    in upload order. Oversized and empty files are refused here, and so are files
+    that are not images at all (`"not_image": True`, never sent to the training service);
+    when every file is one of those, NotImages refuses the whole request, naming them.
+    Damaged images are reported by the training service, which decodes them.
     """
     model_path(trial)  # the .pth must exist before the service is asked
     limits = try_it_limits()
@@ -69,8 +109,13 @@ def classify_uploads(trial: Trial, uploads: list[UploadedFile]) -> list[dict]:
             }
         elif upload.size == 0:
             results[index] = {"filename": upload.name, "predictions": None, "error": "The file is empty."}
+        elif not is_image(upload):
+            results[index] = not_an_image(upload.name)
         else:
             to_send.append((index, upload))
+    refused = [r for r in results if r is not None and r.get("not_image")]
+    if refused and len(refused) == len(uploads):
+        raise NotImages(_not_images_message([r["filename"] for r in refused]), refused)
     if to_send:
         answered = _trainer_predict(trial.model_path, [upload for _, upload in to_send]).results
         if len(answered) != len(to_send):

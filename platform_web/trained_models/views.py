@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from platform_web.trained_models import background, selectors, services
 from platform_web.trained_models import compare as compare_service
-from platform_web.trained_models.errors import ModelFileDamaged, ModelUnavailable, TryItError
+from platform_web.trained_models.errors import ModelFileDamaged, ModelUnavailable, NotImages, TryItError
 from platform_web.trained_models.files import file_for_download
 
 
@@ -79,10 +79,15 @@ def misclassified_image(request, study_id, number: int, index: int):
 @login_required
 @require_POST
 def predict(request, study_id, number: int):
-    """Try it: classify the uploaded images with the trial's model (JSON: top-5 per image or a message)."""
+    """Try it: classify the uploaded images with the trial's model (JSON: top-5 per image or a message).
+
+    400 with `error` when the request as a whole cannot be used (no file, too many, none an image).
+    """
     trial = selectors.get_owned_trial(request.user, study_id, number)
     try:
         results = services.classify_uploads(trial, request.FILES.getlist("files"))
+    except NotImages as e:  # not one image among the files: a 400 naming them, and the per-file answers
+        return JsonResponse({"error": str(e), "results": e.results}, status=400)
     except TryItError as e:
         return JsonResponse({"error": str(e)}, status=400)
     except ModelUnavailable as e:
@@ -93,8 +98,15 @@ def predict(request, study_id, number: int):
 @login_required
 @require_GET
 def compare(request):
-    """Pick trials (or studies: their best trials) and see their curves and metrics side by side."""
+    """Pick trials (or studies: their best trials) and see their curves and metrics side by side.
+
+    Fewer than two models (nothing ticked, references that are not the user's) is no error:
+    the page says what to do, in its message style.
+    """
     context = compare_service.compare_context(
-        request.user, trial_refs=request.GET.getlist("t"), study_ids=request.GET.getlist("s")
+        request.user,
+        trial_refs=request.GET.getlist("t"),
+        study_ids=request.GET.getlist("s"),
+        submitted="compare" in request.GET,
     )
     return render(request, "trained_models/compare.html", context)

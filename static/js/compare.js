@@ -1,6 +1,31 @@
-// Compare page: one line per compared trial (accuracy and loss per epoch), one per study (best so far).
+// Compare page: the picker's Compare button is enabled once something is ticked; then one line per
+// compared trial (accuracy and loss per epoch), one per study (best so far).
 (function () {
   "use strict";
+  var form = document.getElementById("compare-form");
+  var submit = document.getElementById("compare-submit");
+  var hint = document.getElementById("compare-hint");
+  if (form && submit) {
+    var boxes = form.querySelectorAll("input[type=checkbox][name=t], input[type=checkbox][name=s]");
+    var refresh = function () {
+      var ticked = Array.prototype.filter.call(boxes, function (box) { return box.checked; }).length;
+      submit.disabled = ticked === 0;
+      submit.setAttribute("aria-disabled", ticked === 0 ? "true" : "false");
+      if (hint) {
+        hint.textContent = ticked === 0 ? "Tick one or more models to compare."
+          : ticked === 1 ? "Tick one more to see two side by side (a study alone shows its best-so-far curve)."
+          : "";
+        hint.hidden = !hint.textContent;
+      }
+    };
+    form.addEventListener("change", refresh);
+    form.addEventListener("submit", function (event) {
+      if (submit.disabled) event.preventDefault(); // Enter in the form with nothing ticked: no silent reload
+    });
+    window.addEventListener("pageshow", refresh); // boxes restored by the back button
+    refresh();
+  }
+
   var node = document.getElementById("compare-data");
   if (!node || typeof Chart === "undefined") return;
   var data = JSON.parse(node.textContent);

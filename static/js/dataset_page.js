@@ -51,7 +51,11 @@
         responsive: true,
         maintainAspectRatio: false,
         animation: false,
-        scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } },
+        scales: {
+          // long class names are cut on the axis (the tooltip names the class in full)
+          x: { stacked: true, ticks: { callback(value) { const name = String(this.getLabelForValue(value)); return name.length > 16 ? name.slice(0, 15) + "…" : name; } } },
+          y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } },
+        },
         plugins: { legend: { position: "bottom" }, tooltip: { mode: "index", intersect: false } },
       },
     });

@@ -181,8 +181,21 @@
     });
   }
 
+  // Try it. Files that are not images (by their type, or by the server's answer) are listed as such,
+  // never shown as a broken picture and never counted: the summary counts the images classified.
+  var IMAGE_FORMATS = "JPEG, PNG, WebP, GIF, BMP or TIFF";
+  var IMAGE_SUFFIX = /\.(jpe?g|png|bmp|gif|webp|tiff?)$/i;
+
+  function looksLikeImage(file) {
+    if (file.type) return file.type.indexOf("image/") === 0;
+    return IMAGE_SUFFIX.test(file.name); // no type known (an unusual extension): go by the name
+  }
+
+  function plural(n, one, many) { return n + " " + (n === 1 ? one : many); }
+
   function resultCard(file, result) {
-    var preview = file ? '<img alt="" src="' + URL.createObjectURL(file) + '">' : "<span></span>";
+    // The preview only for a classified image: a file the server could not read would show a broken picture.
+    var preview = file && result.predictions ? '<img alt="" src="' + URL.createObjectURL(file) + '">' : '<span class="no-preview" aria-hidden="true"></span>';
     var body;
     if (result.error) {
       body = '<div class="error">' + escapeHtml(result.error) + "</div>";
@@ -194,7 +207,7 @@
           '<span class="pct">' + pct + "</span></div>";
       }).join("");
     }
-    return '<div class="result" data-filename="' + escapeHtml(result.filename) + '">' + preview +
+    return '<div class="result' + (result.error ? " failed" : "") + '" data-filename="' + escapeHtml(result.filename) + '">' + preview +
       '<div><div class="name">' + escapeHtml(result.filename) + "</div>" + body + "</div></div>";
   }
 
@@ -205,6 +218,7 @@
     var drop = document.getElementById("try-drop");
     var status = document.getElementById("try-status");
     var results = document.getElementById("try-results");
+    var skipped = document.getElementById("try-skipped");
     var button = document.getElementById("try-submit");
     var maxBytes = parseInt(form.dataset.maxBytes, 10);
     var maxFiles = parseInt(form.dataset.maxFiles, 10);
@@ -222,25 +236,53 @@
     });
     var chosen = document.getElementById("try-chosen");
     input.addEventListener("change", function () {
-      var names = Array.prototype.map.call(input.files, function (f) { return f.name; });
-      chosen.textContent = names.length ? names.length + " chosen: " + names.slice(0, 4).join(", ") + (names.length > 4 ? ", …" : "") : "";
+      var files = Array.prototype.slice.call(input.files);
+      var names = files.map(function (f) { return f.name; });
+      var others = files.filter(function (f) { return !looksLikeImage(f); }).length;
+      chosen.textContent = names.length
+        ? names.length + " chosen: " + names.slice(0, 4).join(", ") + (names.length > 4 ? ", …" : "") +
+          (others ? " (" + plural(others, "is not an image", "are not images") + " and will be skipped)" : "")
+        : "";
     });
+
+    // "not an image: notes.txt — choose JPEG, PNG, …" for each file that is not one.
+    function listSkipped(names) {
+      skipped.innerHTML = names.map(function (name) {
+        return '<li data-filename="' + escapeHtml(name) + '">not an image: <strong>' + escapeHtml(name) + "</strong> — choose " + IMAGE_FORMATS + "</li>";
+      }).join("");
+      skipped.hidden = !names.length;
+    }
+
+    function summary(classified, notImages, unusable) {
+      var text = classified ? "Done: " + plural(classified, "image", "images") + " classified." : "No image was classified.";
+      if (notImages) text += " Skipped " + plural(notImages, "file that is not an image", "files that are not images") + ".";
+      if (unusable) text += " " + plural(unusable, "image", "images") + " could not be used (see below).";
+      return text;
+    }
 
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       var files = Array.prototype.slice.call(input.files);
       if (!files.length) { status.textContent = "Choose one or more images first."; return; }
       if (files.length > maxFiles) { status.textContent = "Try at most " + maxFiles + " images at a time."; return; }
-      var big = files.filter(function (f) { return f.size > maxBytes; });
-      var body = new FormData();
-      files.forEach(function (f) { if (f.size <= maxBytes) body.append("files", f); });
-      var local = big.map(function (f) {
-        return { file: f, result: { filename: f.name, error: fileSize(f.size) + " is too large; images up to " + fileSize(maxBytes) + " can be tried." } };
+      var notImages = files.filter(function (f) { return !looksLikeImage(f); }).map(function (f) { return f.name; });
+      var images = files.filter(looksLikeImage);
+      var local = images.filter(function (f) { return f.size > maxBytes; }).map(function (f) {
+        return { file: f, result: { filename: f.name, predictions: null, error: fileSize(f.size) + " is too large; images up to " + fileSize(maxBytes) + " can be tried." } };
       });
-      var sent = files.filter(function (f) { return f.size <= maxBytes; });
-      if (!sent.length) { results.innerHTML = local.map(function (r) { return resultCard(r.file, r.result); }).join(""); return; }
+      var sent = images.filter(function (f) { return f.size <= maxBytes; });
+      var localCards = function () { return local.map(function (r) { return resultCard(r.file, r.result); }); };
+      listSkipped(notImages);
+      results.innerHTML = "";
+      if (!sent.length) {
+        results.innerHTML = localCards().join("");
+        status.textContent = summary(0, notImages.length, local.length);
+        return;
+      }
+      var body = new FormData();
+      sent.forEach(function (f) { body.append("files", f); });
       button.disabled = true;
-      status.textContent = "Classifying " + sent.length + " image(s)…";
+      status.textContent = "Classifying " + plural(sent.length, "image", "images") + "…";
       fetch(form.action, { method: "POST", body: body, credentials: "same-origin", headers: { "X-CSRFToken": csrfToken(form) } })
         .then(function (response) {
           return response.json().then(function (json) { return { ok: response.ok, json: json }; }, function () {
@@ -248,10 +290,26 @@
           });
         })
         .then(function (answer) {
-          if (!answer.ok) { status.textContent = answer.json.error || "Classification failed."; return; }
-          var cards = answer.json.results.map(function (r, i) { return resultCard(sent[i], r); });
-          results.innerHTML = cards.concat(local.map(function (r) { return resultCard(r.file, r.result); })).join("");
-          status.textContent = "Done: " + answer.json.results.length + " image(s).";
+          var answered = answer.json.results || [];
+          // The server decides too: a file named .png that is text comes back as not an image.
+          var refused = answered.filter(function (r) { return r.not_image; }).map(function (r) { return r.filename; });
+          listSkipped(notImages.concat(refused));
+          if (!answer.ok) {
+            results.innerHTML = localCards().join("");
+            // a 400 naming the files when none is an image; they are listed below, nothing is counted
+            status.textContent = answer.json.error || "Classification failed.";
+            return;
+          }
+          var cards = [];
+          var classified = 0;
+          var unusable = local.length;
+          answered.forEach(function (r, i) {
+            if (r.not_image) return;
+            if (r.predictions && !r.error) classified += 1; else unusable += 1;
+            cards.push(resultCard(sent[i], r));
+          });
+          results.innerHTML = cards.concat(localCards()).join("");
+          status.textContent = summary(classified, notImages.length + refused.length, unusable);
         })
         .catch(function () { status.textContent = "Could not reach the server; try again."; })
         .finally(function () { button.disabled = false; });

@@ -24,11 +24,16 @@
   };
   // A running study silent this long is asked for a fresh snapshot, which says whether it stalled.
   const QUIET_MS = 1000 * Number(root.dataset.stallSeconds || 60);
-  const dirty = { header: false, table: false, curves: new Set(), allCurves: false, summary: false, importance: false };
+  const dirty = { header: false, table: false, curves: new Set(), allCurves: false, summary: false, importance: false, parallel: false };
   let charts = null;
   let frame = 0;
   let lastChartDraw = 0;
   let importanceTimer = 0;
+  // "Parameters vs accuracy" (static/js/study_parallel.js): redrawn at most every 500 ms; its brushes filter the table.
+  const PARALLEL_INTERVAL_MS = 500;
+  let parallel = null;
+  let lastParallelDraw = 0;
+  let parallelTimer = 0;
 
   const fmtDuration = F.duration;
 
@@ -48,6 +53,7 @@
 
   function touch(number) {
     dirty.table = true;
+    dirty.parallel = true;
     dirty.summary = true;
     dirty.curves.add(number);
   }
@@ -60,10 +66,11 @@
     state.trials = new Map(snap.trials.map((t) => [t.number, t]));
     const best = snap.study.best_trial;
     state.best = best ? { number: best.number, value: best.value } : null;
+    state.bestChanged = best !== null; // a snapshot after a reconnect may bring a best found while away
     state.importance = snap.importance;
     state.importanceBasedOn = snap.importance_based_on;
     state.importanceNeeds = snap.importance_needs;
-    Object.assign(dirty, { header: true, table: true, allCurves: true, summary: true, importance: true });
+    Object.assign(dirty, { header: true, table: true, allCurves: true, summary: true, importance: true, parallel: true });
   }
 
   function applyEvent(ev) {
@@ -95,7 +102,7 @@
       touch(p.number);
     } else if (ev.type === "trial.started") {
       Object.assign(trial(p.number), { state: "running", params: p.params || {}, epochs_planned: p.epochs_planned || 0,
-        retry_of: p.retry_of === undefined ? null : p.retry_of, started_at: ev.at });
+        retry_of: p.retry_of === undefined ? null : p.retry_of, note: p.note || "", started_at: ev.at });
       touch(p.number);
     } else if (ev.type === "trial.epoch") {
       const t = trial(p.number);
@@ -109,7 +116,7 @@
       touch(p.number);
     } else if (ev.type.startsWith("trial.")) {
       const t = trial(p.number);
-      for (const key of ["state", "value", "best_epoch", "epochs_done", "epochs_planned", "train_seconds", "error", "params", "retry_of"]) {
+      for (const key of ["state", "value", "best_epoch", "epochs_done", "epochs_planned", "train_seconds", "error", "params", "retry_of", "note"]) {
         if (p[key] !== undefined) t[key] = p[key];
       }
       t.finished_at = ev.at;
@@ -144,6 +151,7 @@
     if (!state.study) return;
     if (dirty.header) { renderHeader(); dirty.header = false; }
     if (dirty.table) { renderTable(); dirty.table = false; }
+    if (dirty.parallel && parallel) renderParallel();
     const chartWork = dirty.allCurves || dirty.curves.size || dirty.summary || dirty.importance;
     if (chartWork && charts) {
       const wait = lastChartDraw + CHART_INTERVAL_MS - performance.now();
@@ -163,6 +171,7 @@
     const p = state.progress || {};
     const badge = $("study-state");
     if (badge) { badge.textContent = STATE_LABELS[study.state] || study.state; badge.className = "badge " + study.state; }
+    showStatus();
     const bar = $("progress-bar");
     if (bar && p.fraction !== undefined) bar.style.width = Math.round(p.fraction * 100) + "%";
     if (p.trials_finished !== undefined) {
@@ -191,11 +200,29 @@
     }
   }
 
+  // The socket's indicator, except that a stopped study's says "ended" (grey): nothing more comes unless it is
+  // resumed. The socket stays open meanwhile, so a resume from another tab still arrives.
+  const showSocketStatus = window.LiveSocket.indicator($("live-status"));
+  let socketStatus = ["connecting", ""];
+  function showStatus(status, detail) {
+    if (status !== undefined) socketStatus = [status, detail];
+    const studyState = state.study ? state.study.state : root.dataset.state;
+    const indicator = $("live-status");
+    if (indicator && !ACTIVE.includes(studyState) && ["connecting", "live"].includes(socketStatus[0])) {
+      indicator.dataset.state = "ended";
+      indicator.textContent = "ended";
+      indicator.title = "The study has ended: resume it or re-run trials to continue.";
+    } else {
+      showSocketStatus(socketStatus[0], socketStatus[1]);
+    }
+  }
+
   // A new best trial while the page is open: redraw the server-rendered "Best trial" card from the live data.
   function renderBestCard() {
     const card = $("best-card");
     const t = state.best && state.trials.get(state.best.number);
     if (!card || !t) return;
+    card.dataset.drawn = "live"; // drawn from the live data (tests tell it from the server's HTML by this)
     const link = (url, css, text, download) => (url ? '<a class="button' + css + '" href="' + esc(url) + '"' + (download ? ' id="best-download" download' : "") + ">" + text + "</a> " : "");
     card.innerHTML = "<h2>Best trial</h2>"
       + '<div class="stats"><div class="stat"><div class="value" id="best-value">' + pct(state.best.value) + "</div>"
@@ -270,8 +297,8 @@
     const links = t.download_url && t.state === "completed"
       ? (t.model_url ? '<a href="' + esc(t.model_url) + '">model</a> · ' : "") + '<a href="' + esc(t.download_url) + '" download>.pth</a>'
       : "";
-    return '<tr class="trial-row state-' + esc(t.state) + (isBest ? " is-best" : "") + '">'
-      + "<td>#" + t.number + (t.retry_of !== null && t.retry_of !== undefined ? ' <span class="muted" title="retry of trial #' + esc(t.retry_of) + '">↻' + esc(t.retry_of) + "</span>" : "") + "</td>"
+    return '<tr class="trial-row state-' + esc(t.state) + (isBest ? " is-best" : "") + '" data-number="' + t.number + '">'
+      + "<td>#" + t.number + (t.retry_of !== null && t.retry_of !== undefined ? ' <span class="muted" title="' + esc(t.note || "runs trial #" + t.retry_of + " again") + '">↻' + esc(t.retry_of) + "</span>" : "") + "</td>"
       + '<td><span class="badge ' + esc(t.state) + '">' + esc(STATE_LABELS[t.state] || t.state) + "</span></td>"
       + "<td>" + paramsCell(t) + "</td><td>" + settings + "</td>"
       + '<td class="num">' + (t.epochs_done || 0) + " / " + (t.epochs_planned || "?") + "</td>"
@@ -279,7 +306,30 @@
       + (isBest ? ' <span class="badge completed">best</span>' : "")
       + (t.best_epoch ? '<div class="muted small">epoch ' + t.best_epoch + "</div>" : "") + "</td>"
       + '<td class="num">' + fmtDuration(duration(t)) + "</td>"
-      + '<td class="small">' + links + (t.error ? '<div class="trial-error">' + esc(t.error) + "</div>" : "") + "</td></tr>";
+      + '<td class="small">' + links + (t.note ? '<div class="muted trial-note">' + esc(t.note) + "</div>" : "")
+      + (t.error ? '<div class="trial-error">' + esc(t.error) + "</div>" : "") + rerunForm(t) + "</td></tr>";
+  }
+
+  // An unsuccessful trial not yet run again gets a Re-run form (a diverged one also "lr ÷ 3"); it posts
+  // like the page's other controls, with the CSRF token the template puts on #controls.
+  const RERUNNABLE = ["failed", "diverged", "cancelled", "skipped"];
+  const controls = $("controls");
+  let rerunSeen = { seq: undefined, numbers: new Set() };
+  function rerunNumbers() { // the trials some other trial retries or re-runs, once per event
+    if (rerunSeen.seq !== state.seq) rerunSeen = { seq: state.seq, numbers: new Set([...state.trials.values()].map((o) => o.retry_of)) };
+    return rerunSeen.numbers;
+  }
+  function rerunForm(t) {
+    const study = state.study;
+    if (!controls || !controls.dataset.rerunUrl || !study || study.state === "cancelling") return "";
+    if (!RERUNNABLE.includes(t.state) || (study.pending_reruns || []).includes(t.number)) return "";
+    if (rerunNumbers().has(t.number)) return "";
+    const lower = t.state === "diverged"
+      ? ' <button class="button small secondary rerun-lower" type="submit" name="lower_lr" value="1" title="Run it again with its learning rate divided by 3">Re-run, lr ÷ 3</button>'
+      : "";
+    return '<form method="post" class="inline rerun-form" action="' + esc(controls.dataset.rerunUrl.replace("/999999999/", "/" + t.number + "/")) + '">'
+      + '<input type="hidden" name="csrfmiddlewaretoken" value="' + esc(controls.dataset.csrfToken) + '">'
+      + '<button class="button small secondary rerun-same" type="submit" title="Run it again with the same parameters">Re-run</button>' + lower + "</form>";
   }
 
   function renderTable() {
@@ -290,15 +340,31 @@
     // Each key computed once per render, not once per comparison.
     const keyed = [...state.trials.values()].map((t) => [key(t), t.number, t]);
     keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1]) * dir);
-    const rows = keyed.map((k) => k[2]);
+    const filtered = parallel !== null && parallel.active;
+    const rows = keyed.map((k) => k[2]).filter((t) => !filtered || parallel.matches(t));
     const bestNumber = state.best ? state.best.number : null;
     body.innerHTML = rows.length
       ? rows.map((t) => rowHtml(t, bestNumber)).join("")
-      : '<tr><td colspan="8" class="muted">No trial has started yet.</td></tr>';
-    setText("trial-count", rows.length + " trial" + (rows.length === 1 ? "" : "s"));
+      : '<tr><td colspan="8" class="muted">' + (filtered ? "No trial lies in the ranges chosen in “Parameters vs accuracy”." : "No trial has started yet.") + "</td></tr>";
+    setText("trial-count", filtered ? "showing " + F.count(rows.length) + " of " + F.count(keyed.length) + " trials (filtered)"
+      : rows.length + " trial" + (rows.length === 1 ? "" : "s"));
+    const clear = $("table-clear-filter");
+    if (clear) clear.hidden = !filtered;
+    if (parallel) parallel.showCount(rows.length, keyed.length);
     for (const th of document.querySelectorAll("#live-trials th[data-sort]")) {
       th.setAttribute("aria-sort", th.dataset.sort === state.sortKey ? (dir > 0 ? "ascending" : "descending") : "none");
     }
+  }
+
+  function renderParallel() {
+    const wait = lastParallelDraw + PARALLEL_INTERVAL_MS - performance.now();
+    if (wait > 0) {
+      if (!parallelTimer) parallelTimer = window.setTimeout(() => { parallelTimer = 0; schedule(); }, wait);
+      return;
+    }
+    lastParallelDraw = performance.now();
+    dirty.parallel = false;
+    parallel.update([...state.trials.values()].sort((a, b) => a.number - b.number), state.best ? state.best.number : null);
   }
 
   function renderCharts() {
@@ -366,13 +432,22 @@
   if (select) select.addEventListener("change", () => { state.scatterParam = select.value; dirty.summary = true; schedule(); });
 
   if (window.Chart && window.StudyCharts) charts = new window.StudyCharts(window.Chart);
+  if (window.StudyParallel && $("parallel-plot")) {
+    parallel = new window.StudyParallel($("parallel-plot"), { onChange: () => { dirty.table = true; schedule(); } });
+    const count = $("trial-count");
+    if (count) { // the table's own "Clear filter" next to "showing N of M trials"
+      count.insertAdjacentHTML("afterend", '<button type="button" class="link small" id="table-clear-filter" hidden>Clear filter</button>');
+      $("table-clear-filter").addEventListener("click", () => parallel.clear());
+    }
+  }
   const socket = new window.LiveSocket(root.dataset.wsPath, {
     onMessage,
-    onStatus: window.LiveSocket.indicator($("live-status")),
+    onStatus: showStatus,
     afterSeq: () => state.seq,
     syncEveryMs: 10000,
   });
   socket.start();
+  showStatus(); // a stopped study's page says "ended" from the start
   // When the socket cannot connect (a proxy without WebSockets, the channel layer down), the same
   // snapshot comes over HTTP every few seconds and is drawn by the same code.
   const FALLBACK_AFTER_MS = 6000;

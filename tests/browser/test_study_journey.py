@@ -134,6 +134,7 @@ def journey(page, url: str, tmp_path: Path) -> None:
     # Cancel the rest.
     finished = int(page.locator("#progress-text").inner_text().split()[0])
     assert finished < int(STUDY_FORM["n_trials"]), "the study ended before it could be cancelled"
+    page.once("dialog", lambda dialog: dialog.accept())  # "Cancel this study?"
     page.click("#cancel-button")
     page.wait_for_selector("#study-state.cancelled", timeout=120_000)
     assert page.locator("#study-state").inner_text() == "Cancelled"

@@ -44,7 +44,7 @@ def test_pages_need_login(client, user):
 
 def test_upload_page_has_the_drop_zone(alice_client):
     html = alice_client.get(reverse("datasets:upload")).content.decode()
-    assert 'id="dropzone"' in html and 'type="file"' in html and "js/upload.js" in html and "2.0 GiB" in html
+    assert 'id="dropzone"' in html and 'type="file"' in html and "js/upload.js" in html and "2.1 GB" in html
 
 
 def test_xhr_upload_streams_to_a_temp_file_moves_it_and_queues_ingestion(
@@ -87,7 +87,7 @@ def test_upload_over_the_limit_by_content_length(alice_client, tmp_path, setting
     with open(big, "rb") as upload:
         response = alice_client.post(reverse("datasets:upload"), {"file": upload}, **XHR)
     assert response.status_code == 413
-    assert "the largest upload accepted is 1,000 bytes" in response.json()["error"]
+    assert "the largest upload accepted is 1.0 kB" in response.json()["error"]
     assert not Dataset.objects.exists() and temp_dir_files(settings) == [] and sent_tasks == []
 
 
@@ -98,7 +98,7 @@ def test_upload_over_the_limit_by_real_bytes(alice_client, tmp_path, settings, s
     with open(big, "rb") as upload:
         response = alice_client.post(reverse("datasets:upload"), {"file": upload}, **XHR)
     assert response.status_code == 413
-    assert "larger than the largest upload accepted (19.5 KiB)" in response.json()["error"]
+    assert "larger than the largest upload accepted (20.0 kB)" in response.json()["error"]
     assert not Dataset.objects.exists() and temp_dir_files(settings) == []
     assert not (settings.MEDIA_ROOT / "uploads").exists() or os.listdir(settings.MEDIA_ROOT / "uploads") == []
 

@@ -134,12 +134,13 @@ def test_detail_page_and_api_show_trials(alice_client, user, dataset):
     study = make_study(user, dataset, state="completed", trials_completed=1, trials_failed=1)
     good = Trial.objects.create(study=study, number=0, state="completed", value=0.75, epochs_planned=2,
                                 epochs_done=2, params={"architecture": "simple_cnn", "learning_rate": 0.001})  # fmt: skip
-    Trial.objects.create(study=study, number=1, state="failed", error="CUDA out of memory", epochs_planned=2)
+    Trial.objects.create(study=study, number=1, state="failed", error="CUDA out of memory", epochs_planned=2,
+                         optuna_params={"learning_rate": 0.001})  # fmt: skip
     study.best_trial = good
     study.save()
     page = alice_client.get(reverse("studies:detail", kwargs={"study_id": study.pk}))
     text = page.content.decode()
-    assert "75.0%" in text and "Re-run failed trials" in text and 'id="live-trials-body"' in text
+    assert "75.0%" in text and "Re-run unsuccessful trials (1)" in text and 'id="live-trials-body"' in text
     assert "trials-body" not in text.replace("live-trials-body", "")  # one trial table, drawn by study_live.js
     snapshot = alice_client.get(reverse("studies:snapshot", kwargs={"study_id": study.pk})).json()
     assert snapshot["study"]["state"] == "completed" and snapshot["study"]["best_trial"]["number"] == 0

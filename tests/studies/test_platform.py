@@ -301,3 +301,15 @@ def test_an_upload_is_ingested_while_studies_hold_every_training_worker(platform
         assert alice.post(f"/studies/{study_id}/cancel/").status_code == 302
     for study_id in studies:
         alice.wait_state(study_id, ("cancelled",), 30)
+
+
+def test_the_sample_dataset_reaches_90_percent_in_a_six_trial_study(platform, tmp_path):
+    # The sample a new user tries first, with the default form and six trials, from the command line.
+    archive = tmp_path / "sample.zip"
+    made = platform.manage("make_sample_dataset", "--out", str(archive), timeout=120)
+    assert made.returncode == 0, made.stderr[-2000:]
+    done = platform.manage("run_study", "--zip", str(archive), "--trials", "6", "--user", "alice", timeout=540)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Dataset ready: 720 images, 6 classes" in done.stdout
+    accuracy = float(re.search(r"Best validation accuracy: ([0-9.]+)%", done.stdout).group(1)) / 100
+    assert accuracy >= 0.9, done.stdout[-3000:]

@@ -88,18 +88,20 @@ def test_resume_needs_budget_left(user, dataset, enqueued, django_capture_on_com
         services.resume_study(study=study)
 
 
-def test_rerun_failed_trials_queues_their_parameters_and_grows_the_budget(user, dataset, enqueued):
+def test_rerun_trials_queues_failed_parameters_and_grows_the_budget(user, dataset, enqueued):
     study = start(user, dataset, n_trials=2)
     Trial.objects.create(study=study, number=0, state="completed", value=0.5)
     Trial.objects.create(study=study, number=1, state="pruned")
     Trial.objects.create(study=study, number=2, state="failed", optuna_params={"learning_rate": 0.004}, error="boom")
     Study.objects.filter(pk=study.pk).update(state="completed")
-    assert services.rerun_failed_trials(study=study) == 1
+    assert len(services.rerun_trials(study=study)) == 1
     study.refresh_from_db()
-    assert study.pending_reruns == [{"number": 2, "params": {"learning_rate": 0.004}}]
+    assert study.pending_reruns == [
+        {"number": 2, "params": {"learning_rate": 0.004}, "note": "re-run of #2 with the same parameters"}
+    ]
     assert study.n_trials == 3 and study.state == "queued"
-    with pytest.raises(services.StudyError, match="no failed trial left"):
-        services.rerun_failed_trials(study=study)
+    with pytest.raises(services.StudyError, match="no unsuccessful trial left"):
+        services.rerun_trials(study=study)
 
 
 def test_delete_removes_records_and_trial_files(user, dataset, enqueued, settings):

@@ -7,6 +7,7 @@ import json
 import pytest
 from django.urls import reverse
 
+from platform_web.core import formatting
 from tests.trained_models.builders import install_trial
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,7 @@ def test_two_trials_side_by_side_with_their_curves(alice_client, trained, trial,
     data = json.loads(response.content.decode().split('id="compare-data" type="application/json">')[1].split("<")[0])
     assert [len(curve["epochs"]) for curve in data["trials"]] == [trial.epochs.count(), second.epochs.count()]
     rows = {row["label"]: row for row in context["metric_rows"]}
-    assert rows["Validation accuracy"]["cells"][0]["text"] == f"{trial.value:.2%}"
+    assert rows["Validation accuracy"]["cells"][0]["text"] == formatting.percent(trial.value)  # as every page writes it
     assert 'id="compare-table"' in response.content.decode()
 
 

@@ -112,10 +112,12 @@ class Objective:
             params, config = self._lost_trial_setup(study, history[-1], params, config)
         elif sized:
             outcome, estimate = self._size_to_budget(study, trial, params, config)
+        # A re-run the user asked for says what it re-runs and what changed (a retry copies its trial's user attrs).
+        note = "" if history else trial.user_attrs.get("rerun_note", "")
         row = records.trial_started(
             study_id=study.pk, number=trial.number, optuna_trial_id=trial._trial_id, params=params,
             optuna_params=dict(trial.params), config=config, slot=self.slot, key=first_key, retry_of=retry_of,
-            estimated_epoch_seconds=estimate,
+            estimated_epoch_seconds=estimate, note=note,
         )  # fmt: skip
         try:
             if outcome is None and not history and not sized:  # sized epochs fit by construction

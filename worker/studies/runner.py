@@ -97,7 +97,9 @@ def enqueue_reruns(study_id, optuna_study: optuna.Study) -> int:
             row.pending_reruns = []
             row.save(update_fields=["pending_reruns"])
     for rerun in reruns:
-        optuna_study.enqueue_trial(rerun["params"], user_attrs={"rerun_of": rerun["number"]})
+        # The note (what the re-run changed) goes onto the new trial's row, for the trial table (objective.py).
+        note = rerun.get("note") or f"re-run of #{rerun['number']}"
+        optuna_study.enqueue_trial(rerun["params"], user_attrs={"rerun_of": rerun["number"], "rerun_note": note})
     return len(reruns)
 
 
