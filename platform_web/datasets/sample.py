@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 CLASSES = ("circle", "square", "triangle", "star", "cross", "ring")
 PER_CLASS = 120
-SIZE = 48
+SIZE = 32
 NAME = "Sample shapes"
 
 
@@ -37,7 +37,7 @@ def _background(rng: random.Random, size: int) -> tuple[Image.Image, tuple[int, 
     base = _colour(rng)
     image = Image.new("RGB", (size, size), base)
     draw = ImageDraw.Draw(image)
-    for _ in range(rng.randint(3, 8)):
+    for _ in range(rng.randint(2, 5)):
         shade = tuple(max(0, min(255, c + rng.randint(-45, 45))) for c in base)
         points = [(rng.uniform(0, size), rng.uniform(0, size)) for _ in range(2)]
         draw.line(points, fill=shade, width=rng.randint(1, max(1, size // 16)))
@@ -65,7 +65,7 @@ def draw_shape(name: str, rng: random.Random, size: int = SIZE) -> Image.Image:
     image, base = _background(rng, size)
     draw = ImageDraw.Draw(image)
     colour = _colour(rng, avoid=base)
-    radius = size * rng.uniform(0.2, 0.38)
+    radius = size * rng.uniform(0.26, 0.4)
     margin = radius * 0.8
     cx, cy = rng.uniform(margin, size - margin), rng.uniform(margin, size - margin)
     if name in ("circle", "ring"):
@@ -78,7 +78,7 @@ def draw_shape(name: str, rng: random.Random, size: int = SIZE) -> Image.Image:
         draw.polygon(_outline(name, cx, cy, radius, rng.uniform(0, 2 * math.pi)), fill=colour)
     image = image.filter(ImageFilter.GaussianBlur(rng.uniform(0, 0.8)))
     noise = Image.frombytes("L", (size, size), rng.randbytes(size * size)).convert("RGB")  # seeded, unlike effect_noise
-    return Image.blend(image, noise, rng.uniform(0.06, 0.16))
+    return Image.blend(image, noise, rng.uniform(0.05, 0.12))
 
 
 def sample_zip_bytes(*, per_class: int = PER_CLASS, size: int = SIZE, seed: int = 0) -> bytes:

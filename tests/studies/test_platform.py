@@ -304,12 +304,14 @@ def test_an_upload_is_ingested_while_studies_hold_every_training_worker(platform
 
 
 def test_the_sample_dataset_reaches_90_percent_in_a_six_trial_study(platform, tmp_path):
-    # The sample a new user tries first, with the default form and six trials, from the command line.
+    # The sample a new user tries first, with the default form, six trials and 2.5 minutes, from the command line.
     archive = tmp_path / "sample.zip"
     made = platform.manage("make_sample_dataset", "--out", str(archive), timeout=120)
     assert made.returncode == 0, made.stderr[-2000:]
-    done = platform.manage("run_study", "--zip", str(archive), "--trials", "6", "--user", "alice", timeout=540)
+    done = platform.manage("run_study", "--zip", str(archive), "--trials", "6", "--timeout", "150", "--user", "alice",
+                           timeout=400)  # fmt: skip
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Dataset ready: 720 images, 6 classes" in done.stdout
-    accuracy = float(re.search(r"Best validation accuracy: ([0-9.]+)%", done.stdout).group(1)) / 100
-    assert accuracy >= 0.9, done.stdout[-3000:]
+    best = re.search(r"Best validation accuracy: ([0-9.]+)%.*", done.stdout)
+    print(best.group(0))  # the figure, for the record (pytest -s)
+    assert float(best.group(1)) / 100 >= 0.9, done.stdout[-3000:]
