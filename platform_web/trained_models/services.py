@@ -17,7 +17,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from platform_web.studies.models import Trial
-from platform_web.trained_models import selectors
+from platform_web.trained_models import metrics, selectors
 from platform_web.trained_models.errors import ModelUnavailable
 from platform_web.trained_models.files import (
     EXPORT_KINDS,
@@ -133,6 +133,8 @@ def evaluation_context(trial: Trial, result: dict) -> dict:
         "class_names": classes,
         "gallery": gallery,
         "gallery_hidden": max(0, len(result["misclassified"]) - GALLERY_LIMIT),
+        "balanced_accuracy": metrics.balanced_accuracy(matrix),
+        "macro_f1": metrics.macro_f1(matrix),
     }
 
 
