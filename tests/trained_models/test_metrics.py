@@ -6,6 +6,7 @@ import pytest
 from django.urls import reverse
 
 from platform_web.trained_models.metrics import balanced_accuracy, macro_f1
+from worker import model_jobs
 
 
 def test_an_imbalanced_matrix_scores_lower_than_its_accuracy():
@@ -26,8 +27,6 @@ def test_perfect_and_empty_classes():
 
 @pytest.mark.django_db
 def test_the_model_page_shows_them(alice_client, trial):
-    from worker import model_jobs
-
     assert model_jobs.run_job(trial.pk, "evaluation") == "ready"
     page = alice_client.get(reverse("trained_models:model", args=[trial.study_id, trial.number])).content.decode()
     assert 'id="balanced-accuracy">balanced accuracy ' in page and 'id="macro-f1">macro-F1 ' in page
