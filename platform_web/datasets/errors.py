@@ -6,11 +6,15 @@ class DatasetError(Exception):
 
 
 class UploadRejected(DatasetError):
-    """The upload was refused before ingestion (too large, no file)."""
+    """The upload was refused before ingestion (too large, no file, too many a minute).
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    `retry_after`: seconds until the same upload would be accepted (sent as Retry-After with a 429).
+    """
+
+    def __init__(self, message: str, status: int = 400, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.retry_after = retry_after
 
 
 class IngestionError(DatasetError):

@@ -7,6 +7,7 @@ Views stay thin and call these functions. Ingestion itself runs in the worker
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 from datetime import timedelta
 from pathlib import Path
@@ -44,12 +45,18 @@ def check_upload_size(size: int) -> None:
 
 def check_user_limits(owner, size: int) -> None:
     """Refuse an upload past the owner's uploads per minute or storage (settings), saying the limit."""
-    recent = Dataset.objects.filter(owner=owner, created_at__gte=timezone.now() - timedelta(minutes=1)).count()
+    now = timezone.now()
+    window = Dataset.objects.filter(owner=owner, created_at__gte=now - timedelta(minutes=1))
+    recent = window.count()
     if recent >= settings.UPLOADS_PER_MINUTE:
+        # The upload that frees a place is the oldest of the last UPLOADS_PER_MINUTE, a minute after it came.
+        freeing = window.order_by("-created_at").values_list("created_at", flat=True)[settings.UPLOADS_PER_MINUTE - 1]
+        wait = max(1, math.ceil((freeing + timedelta(minutes=1) - now).total_seconds()))
         raise UploadRejected(
             f"You uploaded {recent} datasets in the last minute; the limit is {settings.UPLOADS_PER_MINUTE} a minute. "
-            "Wait a minute and upload again.",
+            f"Upload again in {wait} s.",
             status=429,
+            retry_after=wait,
         )
     used = Dataset.objects.filter(owner=owner).aggregate(total=Sum("zip_size"))["total"] or 0
     if used + size > settings.USER_STORAGE_BYTES:

@@ -44,12 +44,18 @@ def _wants_json(request: HttpRequest) -> bool:
     )
 
 
-def _upload_page(request: HttpRequest, form: DatasetUploadForm, error: str = "", status: int = 200) -> HttpResponse:
+def _upload_page(
+    request: HttpRequest, form: DatasetUploadForm, error: str = "", status: int = 200, retry_after: int | None = None
+) -> HttpResponse:
     if _wants_json(request):
-        return JsonResponse({"error": error or _form_errors(form)}, status=status if status != 200 else 400)
-    context = {"form": form, "error": error, "max_bytes": settings.UPLOAD_MAX_BYTES}
-    context["max_size"] = human_bytes(settings.UPLOAD_MAX_BYTES)
-    return render(request, "datasets/upload.html", context, status=status)
+        response = JsonResponse({"error": error or _form_errors(form)}, status=status if status != 200 else 400)
+    else:
+        context = {"form": form, "error": error, "max_bytes": settings.UPLOAD_MAX_BYTES}
+        context["max_size"] = human_bytes(settings.UPLOAD_MAX_BYTES)
+        response = render(request, "datasets/upload.html", context, status=status)
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 def _form_errors(form: DatasetUploadForm) -> str:
@@ -92,7 +98,7 @@ def _receive_upload(request: HttpRequest, handler: SizeLimitedUploadHandler) -> 
             owner=request.user, name=form.cleaned_data["name"], upload=form.cleaned_data["file"]
         )
     except UploadRejected as e:
-        return _upload_page(request, form, str(e), status=e.status)
+        return _upload_page(request, form, str(e), status=e.status, retry_after=e.retry_after)
     url = reverse("datasets:detail", args=[dataset.id])
     if _wants_json(request):
         return JsonResponse({"id": str(dataset.id), "url": url}, status=201)

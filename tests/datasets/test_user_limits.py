@@ -30,6 +30,9 @@ def test_uploads_past_the_limit_a_minute_get_429_with_the_limit(alice_client, us
     assert answers == [201, 201, 201, 429, 429]
     refused = upload(alice_client, tmp_path, 9)
     assert "the limit is 3 a minute" in refused.json()["error"]
+    # The first upload frees its place a minute after it came: the client is told when to come back.
+    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert f"Upload again in {refused['Retry-After']} s" in refused.json()["error"]
     assert Dataset.objects.filter(owner=user).count() == 3
     assert temp_dir_files(settings) == []
 
