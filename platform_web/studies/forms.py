@@ -9,12 +9,15 @@ from django import forms
 from platform_web.studies.space import (
     AUGMENT,
     BATCH_SIZES,
+    CLASS_WEIGHTINGS,
     INPUT_SIZES,
     OPTIMIZERS,
     PRUNER_HELP,
     PRUNERS,
     SAMPLER_HELP,
     SAMPLERS,
+    class_weighting_help,
+    default_class_weighting,
     possible_values,
     searched_choices,
 )
@@ -61,6 +64,10 @@ class StudyForm(forms.Form):
         label="Augmentation",
         help_text="Random flips, crops and colour changes of the training images, so the model sees more variety.",
     )
+    class_weighting = forms.ChoiceField(
+        choices=list(CLASS_WEIGHTINGS.items()), label="Class weighting", required=False,
+        help_text="Balanced: each class's images count inversely to its size in the training loss.",
+    )  # fmt: skip
     # Then a "from"/"to" pair (or one "up to" field) per searched number: see _add_range_fields.
     n_trials = forms.IntegerField(
         min_value=1, max_value=10_000, required=False, label="Number of trials",
@@ -78,14 +85,22 @@ class StudyForm(forms.Form):
     pruner = forms.ChoiceField(choices=list(PRUNERS.items()), help_text=PRUNER_HELP)
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, help_text="The same seed repeats the same search.")
 
-    def __init__(self, *args, architectures: list[dict], parallel_allowed: int, **kwargs) -> None:
+    def __init__(
+        self, *args, architectures: list[dict], parallel_allowed: int, class_counts: dict | None = None, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.class_counts = class_counts or {}
+        self.fields["class_weighting"].help_text = class_weighting_help(self.class_counts)
         self.architecture_info = {a["name"]: a for a in architectures}
         self.parallel_allowed = parallel_allowed
         self.fields["architectures"].choices = [(a["name"], _arch_label(a)) for a in architectures]
         self._add_range_fields()
         if not self.is_bound and "start_token" not in self.initial:
             self.initial["start_token"] = uuid.uuid4()
+
+    def clean_class_weighting(self) -> str:
+        """Left out (an API client, an older form): the dataset's default."""
+        return self.cleaned_data.get("class_weighting") or default_class_weighting(self.class_counts)
 
     def clean(self) -> dict:
         data = super().clean()

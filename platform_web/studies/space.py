@@ -14,6 +14,7 @@ A space is a plain JSON dict stored on `Study.space`:
      "augment": "search" | "on" | "off", "augment_strength": [0.1, 0.5],
      "label_smoothing": [0, 0.15],
      "momentum": 0.9, "scheduler": "onecycle", "diverge_check_epochs": 2,
+     "class_weighting": "none" | "balanced",   # every trial's loss (not searched)
      "portfolio": [{"params": {...}, "share": 0.5, "name": "..."}, ...]}   # see portfolio.py
 
 The numeric ranges (learning rates, weight decay, augmentation strength, label smoothing)
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import math
 
+from platform_web.datasets.balance import IMBALANCE_RATIO, training_imbalance
 from platform_web.studies.portfolio import portfolio_entries
 from trainer_api.engine.hyperparameters import HYPERPARAMETERS, SEARCH_RANGES
 
@@ -57,6 +59,8 @@ PRUNER_HELP = ("How weak trials are stopped early. Hyperband runs successive hal
                "stops a trial below the median of earlier trials at the same point; none runs every trial to "
                "its last epoch.")  # fmt: skip
 AUGMENT = {"on": "On", "off": "Off", "search": "Try both"}
+# Keys: trainer_api.engine.hyperparameters.CLASS_WEIGHTINGS.
+CLASS_WEIGHTINGS = {"balanced": "Balanced", "none": "Off"}
 
 # The small-image families; torchvision's ImageNet networks are offered on a GPU.
 SMALL_IMAGE_FAMILIES = ("small_resnet", "bn_cnn")
@@ -113,6 +117,27 @@ def default_epochs(train_count: int, on_gpu: bool) -> tuple[int, int]:
     return (1, 15)
 
 
+def default_class_weighting(class_counts: dict) -> str:
+    """ "balanced" when the largest class has more than IMBALANCE_RATIO times the smallest's training images."""
+    imbalance = training_imbalance(class_counts)
+    return "balanced" if imbalance is not None and imbalance.imbalanced else "none"
+
+
+def class_weighting_help(class_counts: dict) -> str:
+    """The form's help for class weighting, with this dataset's imbalance in figures."""
+    imbalance = training_imbalance(class_counts)
+    base = (
+        "Balanced: each class's images count inversely to its size in the training loss, so rare classes are not "
+        f"ignored. On by default when the largest class has over {IMBALANCE_RATIO:g}× the smallest's images."
+    )
+    if imbalance is None:
+        return base
+    return (
+        f"{base} Here “{imbalance.largest}” has {imbalance.largest_count:,} training images and "
+        f"“{imbalance.smallest}” {imbalance.smallest_count:,} ({imbalance.ratio:.1f}×)."
+    )
+
+
 def default_form_values(*, dataset, device_type: str, architectures: list[dict]) -> dict:
     """The new-study form's initial values for this dataset on this training device."""
     on_gpu = device_type == "cuda"
@@ -129,6 +154,7 @@ def default_form_values(*, dataset, device_type: str, architectures: list[dict])
         "epochs_max": epochs[1],
         "optimizers": ["adamw", "sgd"],
         "augment": "on",
+        "class_weighting": default_class_weighting(dataset.class_counts),
         **range_form_values({}, on_gpu),
         "n_trials": 30,
         "timeout_minutes": 60 if not on_gpu else 240,
@@ -158,6 +184,7 @@ def build_space(values: dict, architectures: list[dict]) -> dict:
         "momentum": 0.9,
         "scheduler": "onecycle",
         "diverge_check_epochs": 2,
+        "class_weighting": values.get("class_weighting") or "none",
     }
     space["portfolio"] = portfolio_entries(space)
     return space
@@ -178,6 +205,7 @@ def form_values_from_space(study) -> dict:
         "epochs_max": space["epochs"][1],
         "optimizers": space["optimizers"],
         "augment": space["augment"],
+        "class_weighting": space.get("class_weighting", "none"),
         **range_form_values(space, on_gpu=False),
         "n_trials": study.n_trials,
         "timeout_minutes": math.ceil(study.timeout_seconds / 60) if study.timeout_seconds else None,
@@ -229,6 +257,8 @@ def space_summary(space: dict) -> list[tuple[str, str]]:
         else:
             text = f"{low:g} to {high:g}" + (" (log scale)" if search.log else "")
         rows.append((search.label.removesuffix(" up to"), text))
+    if "class_weighting" in space:
+        rows.append(("Class weighting", CLASS_WEIGHTINGS.get(space["class_weighting"], space["class_weighting"])))
     return rows
 
 
@@ -333,6 +363,7 @@ def suggest_config(trial, space: dict, *, seed: int) -> tuple[dict, dict]:
             "scheduler": space.get("scheduler", "cosine"),
             "warmup_epochs": 0,
             "early_stopping_patience": 0,
+            "class_weighting": space.get("class_weighting", "none"),
             "seed": seed,
         }
     )

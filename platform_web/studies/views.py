@@ -43,7 +43,11 @@ def study_new(request, dataset_id):
     else:
         initial = default_form_values(dataset=dataset, device_type=capabilities["device_type"],
                                       architectures=architectures)  # fmt: skip
-    form_kwargs = {"architectures": architectures, "parallel_allowed": parallel_trials_allowed()}
+    form_kwargs = {
+        "architectures": architectures,
+        "parallel_allowed": parallel_trials_allowed(),
+        "class_counts": dataset.class_counts,
+    }
     if request.method == "POST":
         form = StudyForm(request.POST, **form_kwargs)
         if form.is_valid():

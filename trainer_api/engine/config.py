@@ -26,6 +26,8 @@ class TrialConfig:
     the steps, then cosine to zero), "cosine" (to zero at the last step), "step" (x0.1 at 1/2
     and 3/4 of the post-warm-up steps) or "constant"; all with a linear warm-up over
     `warmup_epochs` first.
+    `class_weighting`: "none" or "balanced" (each class's images weigh n_train / (classes x
+    the class's training images) in the loss, so a rare class counts as much as a common one).
     `early_stopping_patience`: epochs without a lower validation loss before stopping (0 = off).
     `diverge_check_epochs`: after this many epochs, a validation accuracy still at chance level
     stops the trial as "diverged" (0 = off).
@@ -42,6 +44,7 @@ class TrialConfig:
     weight_decay: float = 0.0
     momentum: float = 0.9
     label_smoothing: float = 0.0
+    class_weighting: str = "none"
     scheduler: str = "cosine"
     warmup_epochs: int = 0
     augment: bool = True

@@ -106,6 +106,9 @@ class Hyperparameter:
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULERS = ("onecycle", "cosine", "step", "constant")
 ADAM_FAMILY = ("adam", "adamw")
+# none: every image counts alike; balanced: a class's images count inversely to its share of
+# the training split (scikit-learn's "balanced": n_images / (n_classes * n_class_images)).
+CLASS_WEIGHTINGS = ("none", "balanced")
 
 HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
     Hyperparameter("architecture", str, "simple_cnn", "the network (engine/catalog.py)"),
@@ -190,6 +193,13 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
                 help="Softens the targets a little so the model is less over-confident. 0 turns it off.",
             ),
         ),
+    ),  # fmt: skip
+    Hyperparameter(
+        "class_weighting",
+        str,
+        "none",
+        help="how much each class's images count in the training loss",
+        choices=CLASS_WEIGHTINGS,
     ),  # fmt: skip
     Hyperparameter("scheduler", str, "cosine", "how the learning rate moves over the epochs", choices=SCHEDULERS),
     Hyperparameter("warmup_epochs", int, 0, "epochs of linear warm-up", 0, 10000),

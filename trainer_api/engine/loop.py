@@ -43,6 +43,28 @@ class TrainingState:
     generator: torch.Generator
 
 
+def training_loss(weighting: str, train_labels: torch.Tensor, classes: int, label_smoothing: float) -> nn.Module:
+    """The training criterion: cross-entropy, with class weights when `weighting` is "balanced".
+
+    Balanced weights are n / (classes x n_c) for a class of n_c of the n training images (a
+    class with none gets the largest weight of the others), so the mean weight per image is 1
+    and the loss keeps its scale while a rare class counts as much in total as a common one.
+    """
+    if weighting == "none":
+        return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    counts = torch.bincount(train_labels, minlength=classes).double()
+    weights = counts.sum() / (classes * counts.clamp(min=1))
+    if (counts == 0).any():
+        weights[counts == 0] = weights[counts > 0].max()
+    return nn.CrossEntropyLoss(weight=weights.float(), label_smoothing=label_smoothing)
+
+
+def class_weights_of(criterion: nn.Module) -> list[float] | None:
+    """The per-class loss weights of a criterion from `training_loss` (None: unweighted), for config.json."""
+    weight = getattr(criterion, "weight", None)
+    return None if weight is None else [round(float(w), 6) for w in weight]
+
+
 def autocast(plan: ComputePlan):
     """torch.autocast for the plan's dtype, or a no-op context when training in float32."""
     if plan.amp_dtype is None:

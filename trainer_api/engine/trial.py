@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from .architectures import IMAGENET_MEAN, IMAGENET_STD, architecture_options, build_model, count_parameters
 from .artefact import measure_latency_ms, model_metadata, write_model_files
@@ -29,7 +28,15 @@ from .checkpoint import (
 from .config import EpochReport, TrialConfig, TrialResult
 from .devices import ComputePlan, compute_plan, cpu_threads, resolve_device
 from .errors import ConfigError, DatasetError
-from .loop import TrainingState, TrialCancelled, TrialDiverged, evaluate, train_one_epoch
+from .loop import (
+    TrainingState,
+    TrialCancelled,
+    TrialDiverged,
+    class_weights_of,
+    evaluate,
+    train_one_epoch,
+    training_loss,
+)
 from .optim import build_optimizer, build_scheduler
 
 CHANCE_MARGIN = 0.01
@@ -122,7 +129,9 @@ class _Trial:
             optimizer=optimizer,
             scheduler=build_scheduler(optimizer, config, steps),
             scaler=torch.amp.GradScaler(plan.device.type) if plan.use_grad_scaler else None,
-            criterion=nn.CrossEntropyLoss(label_smoothing=config.label_smoothing),
+            criterion=training_loss(
+                config.class_weighting, data.labels[data.train_index], len(data.classes), config.label_smoothing
+            ).to(plan.device),
             generator=generator,
         )
         self.progress = Progress()
@@ -311,6 +320,7 @@ class _Trial:
                 "train_images": len(self.data.train_index),
                 "val_images": len(self.data.val_index),
                 "pretrained": self.pretrained,
+                "class_weights": class_weights_of(self.state.criterion),
                 "mean": list(self.mean),
                 "std": list(self.std),
                 "resumed_after_epoch": self.progress.epoch,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from PIL import ImageOps
 
+from platform_web.datasets.balance import training_imbalance
 from platform_web.datasets.errors import IngestionError
 from trainer_api.engine.images import UnreadableImage, open_rgb
 from trainer_api.engine.manifest import generated_split, write_manifest
@@ -21,7 +22,6 @@ from worker.ingest.layouts import LayoutPlan, check_same_classes
 
 THUMBS_PER_CLASS = 6
 THUMB_SIZE = 96
-IMBALANCE_RATIO = 5.0
 # Longer warning lists are cut here (with a count of the rest) to keep the row and the page small.
 MAX_WARNINGS = 500
 
@@ -119,17 +119,16 @@ def _check_counts(items: list[Item], classes: list[str], warnings: list[dict]) -
 
 
 def _imbalance_warnings(class_counts: dict[str, dict[str, int]]) -> list[dict]:
-    totals = {name: c["train"] + c["val"] for name, c in class_counts.items()}
-    largest = max(totals, key=lambda n: totals[n])
-    smallest = min(totals, key=lambda n: totals[n])
-    ratio = totals[largest] / totals[smallest]
-    if ratio <= IMBALANCE_RATIO:
+    imbalance = training_imbalance(class_counts)
+    if imbalance is None or not imbalance.imbalanced:
         return []
     return [
         {
             "path": "",
-            "message": f"Class imbalance: “{largest}” has {totals[largest]:,} images, “{smallest}” only "
-            f"{totals[smallest]:,} ({ratio:.1f}×). Accuracy may favour the large classes.",
+            "message": f"Class imbalance: “{imbalance.largest}” has {imbalance.largest_count:,} training images, "
+            f"“{imbalance.smallest}” only {imbalance.smallest_count:,} ({imbalance.ratio:.1f}×). Accuracy may favour "
+            "the large classes: new studies weigh each class's images inversely to its size (class weighting "
+            "“balanced” on the new-study form), and the model page shows balanced accuracy and macro-F1.",
         }
     ]
 

@@ -27,7 +27,7 @@ from platform_web.studies import selectors, services
 from platform_web.studies.forms import StudyForm
 from platform_web.studies.models import Study
 from platform_web.studies.progress import progress_payload
-from platform_web.studies.space import PRUNERS, SAMPLERS, build_space, default_form_values
+from platform_web.studies.space import CLASS_WEIGHTINGS, PRUNERS, SAMPLERS, build_space, default_form_values
 from platform_web.studies.storage import parallel_trials_allowed
 
 POLL_SECONDS = 1.0
@@ -53,6 +53,10 @@ class Command(BaseCommand):
         parser.add_argument("--sampler", choices=list(SAMPLERS), default="tpe")
         parser.add_argument("--pruner", choices=list(PRUNERS), default="hyperband")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--class-weighting", choices=["auto", *CLASS_WEIGHTINGS], default="auto",
+            help="loss weights per class (auto: balanced when the classes are imbalanced, as on the form)",
+        )  # fmt: skip
 
     def handle(self, *args, **options) -> None:
         path: Path = options["zip"]
@@ -108,8 +112,13 @@ class Command(BaseCommand):
             name=options["name"] or f"{dataset.name} from the command line", parallel_trials=options["parallel"],
             sampler=options["sampler"], pruner=options["pruner"], seed=options["seed"], start_token=uuid.uuid4(),
         )  # fmt: skip
+        if options["class_weighting"] != "auto":
+            values["class_weighting"] = options["class_weighting"]
         data = {k: v for k, v in values.items() if v is not None}
-        form = StudyForm(data, architectures=architectures, parallel_allowed=parallel_trials_allowed())
+        form = StudyForm(
+            data, architectures=architectures, parallel_allowed=parallel_trials_allowed(),
+            class_counts=dataset.class_counts,
+        )  # fmt: skip
         if not form.is_valid():
             problems = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
             raise CommandError(f"The search space is not valid: {problems}")
