@@ -12,6 +12,8 @@ A space is a plain JSON dict stored on `Study.space`:
      "learning_rate_sgd": [1e-2, 3e-1],      # SGD takes larger steps
      "weight_decay": [1e-5, 5e-3],           # [0, 0]: off
      "augment": "search" | "on" | "off", "augment_strength": [0.1, 0.5],
+     "pretrained": "off" | "on" | "search", "pretrained_architectures": ["resnet18"],   # pretrained.py
+     "learning_rate_pretrained": [1e-4, 3e-3], "freeze_epochs": [0, 2],   # pretrained trials only
      "label_smoothing": [0, 0.15],
      "momentum": 0.9, "scheduler": "onecycle", "diverge_check_epochs": 2,
      "portfolio": [{"params": {...}, "share": 0.5, "name": "..."}, ...]}   # see portfolio.py
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import math
 
+from platform_web.studies import pretrained as pretraining
 from platform_web.studies.portfolio import portfolio_entries
 from trainer_api.engine.hyperparameters import HYPERPARAMETERS, SEARCH_RANGES
 
@@ -118,9 +121,12 @@ def default_form_values(*, dataset, device_type: str, architectures: list[dict])
     on_gpu = device_type == "cuda"
     size = default_input_size(dataset.size_stats or {}, on_gpu)
     epochs = default_epochs(dataset.train_count or dataset.image_count, on_gpu)
+    chosen = default_architectures(architectures, size, on_gpu)
+    fine_tuned, pretrained = pretraining.default_choice(architectures, size)  # weights on the service: use them
     return {
         "name": f"{dataset.name} search",
-        "architectures": default_architectures(architectures, size, on_gpu),
+        "architectures": chosen + [fine_tuned] if fine_tuned and fine_tuned not in chosen else chosen,
+        "pretrained": pretrained,
         "width_min": 32 if on_gpu else 16,
         "width_max": 128 if on_gpu else 64,
         "input_sizes": [size],
@@ -154,6 +160,8 @@ def build_space(values: dict, architectures: list[dict]) -> dict:
         "fit_epochs": bool(values.get("timeout_minutes")),
         "optimizers": list(values["optimizers"]),
         "augment": values["augment"],
+        "pretrained": values.get("pretrained") or "off",
+        "pretrained_architectures": [name for name in chosen if info.get(name, {}).get("pretrained_weights")],
         **{search.key: range_from_form(values, parameter, search) for parameter, search in SEARCH_RANGES},
         "momentum": 0.9,
         "scheduler": "onecycle",
@@ -178,6 +186,7 @@ def form_values_from_space(study) -> dict:
         "epochs_max": space["epochs"][1],
         "optimizers": space["optimizers"],
         "augment": space["augment"],
+        "pretrained": space.get("pretrained", "off"),
         **range_form_values(space, on_gpu=False),
         "n_trials": study.n_trials,
         "timeout_minutes": math.ceil(study.timeout_seconds / 60) if study.timeout_seconds else None,
@@ -200,14 +209,17 @@ def range_form_values(space: dict, on_gpu: bool) -> dict:
 
 
 def range_from_form(values: dict, parameter, search) -> list[float]:
-    """One searched number's stored [low, high] from the form's cleaned values."""
-    high = float(values[f"{search.key}_max"])
-    low = float(parameter.low or 0.0) if search.upper_only else float(values[f"{search.key}_min"])
-    return [low, high]
+    """One searched number's stored [low, high] from the form's cleaned values (its default when they lack it)."""
+    high = values.get(f"{search.key}_max")
+    high = float(search.default[1] if high is None else high)
+    low = (parameter.low or 0.0) if search.upper_only else values.get(f"{search.key}_min")
+    return [float(search.default[0] if low is None else low), high]
 
 
 def possible_values(name: str, values: dict) -> set:
-    """The values a trial of this form can give the choice `name` ("optimizer", "augment"): when a range applies."""
+    """The values a trial of this form can give the choice `name` (optimizer, augment, pretrained): when a range applies."""
+    if name == "pretrained":
+        return pretraining.possible(values.get("pretrained"))
     if name == "optimizer":
         return set(values.get("optimizers") or [])
     if name == "augment":
@@ -217,9 +229,13 @@ def possible_values(name: str, values: dict) -> set:
 
 def space_summary(space: dict) -> list[tuple[str, str]]:
     """(label, text) of every searched number, as the study page lists them."""
-    rows = []
+    rows = [("Pretrained", text)] if (text := pretraining.summary(space)) else []
     for _parameter, search in SEARCH_RANGES:
-        if search.key not in space:
+        if search.key not in space or not all(  # pretrained ranges only in a study that uses pretrained weights
+            possible_values(setting, space) & set(allowed)
+            for setting, allowed in search.conditions
+            if setting == "pretrained"
+        ):
             continue
         low, high = space[search.key]
         if high == 0 and (search.off_when_zero or search.upper_only):
@@ -246,6 +262,8 @@ def searched_choices(space: dict) -> list[str]:
     ]
     if space["augment"] == "search":
         names.append("augment")
+    if space.get("pretrained") == "search" and space.get("pretrained_architectures"):
+        names.append("pretrained")
     return names
 
 
@@ -287,6 +305,8 @@ def suggest_config(trial, space: dict, *, seed: int) -> tuple[dict, dict]:
     them to the trial's time slice (`budget.fit_epochs`) before the trial starts.
     """
     arch = _choice(trial, "architecture", space["architectures"])
+    pretrained_options = pretraining.options(space, arch)
+    pretrained = bool(_choice(trial, "pretrained", list(pretrained_options)))
     input_size = int(_choice(trial, "input_size", space["input_sizes"]))
     minimum = space["arch_min_input"].get(arch, 1)
     if input_size < minimum:
@@ -312,8 +332,10 @@ def suggest_config(trial, space: dict, *, seed: int) -> tuple[dict, dict]:
         augment = bool(trial.suggest_categorical("augment", [False, True]))
     else:
         augment = space["augment"] == "on"
-    numbers = _draw_numbers(trial, space, {"optimizer": optimizer, "augment": augment})
-    params = {"architecture": arch}
+    numbers = _draw_numbers(trial, space, {"optimizer": optimizer, "augment": augment, "pretrained": pretrained})
+    if not pretrained:
+        numbers.pop("freeze_epochs", None)  # shown only where it means something; the config gets 0
+    params = {"architecture": arch, **({"pretrained": pretrained} if True in pretrained_options else {})}
     if width:
         params.update(width=width, depth=depth)
     params.update(
@@ -326,7 +348,9 @@ def suggest_config(trial, space: dict, *, seed: int) -> tuple[dict, dict]:
         }
     )
     params.update(numbers)
-    config = dict(params, width=width, depth=depth)
+    config = dict(
+        params, width=width, depth=depth, pretrained=pretrained, freeze_epochs=numbers.get("freeze_epochs", 0)
+    )
     config.update(
         {
             "momentum": space.get("momentum", 0.9),

@@ -20,6 +20,10 @@ class TrialConfig:
     The fields, their defaults and allowed values are declared in hyperparameters.py (a
     test keeps this class and that table the same).
 
+    `pretrained`: start from the architecture's ImageNet weights (torchvision networks only; the
+    weights file must exist where `weights.find_weights` looks, else `run_trial` raises ConfigError)
+    and normalise with ImageNet's mean/std. `freeze_epochs` (pretrained only): the first epochs
+    train only the last layer.
     `width`, `depth`: the architecture's own size settings (small_resnet, bn_cnn; 0 = its
     default; other architectures have none and need 0).
     `scheduler`: "onecycle" (a linear rise from 1/25 of the rate over the first quarter of
@@ -32,6 +36,8 @@ class TrialConfig:
     """
 
     architecture: str = "simple_cnn"
+    pretrained: bool = False
+    freeze_epochs: int = 0
     width: int = 0
     depth: int = 0
     input_size: int = 32
@@ -59,6 +65,13 @@ class TrialConfig:
         if self.input_size < spec.min_input_size:
             raise ConfigError(f"{self.architecture} needs input size >= {spec.min_input_size}, got {self.input_size}")
         architecture_options(self.architecture, self.width, self.depth, self.input_size)
+        if self.pretrained and not spec.torchvision:
+            torchvision_names = ", ".join(name for name, other in ARCHITECTURES.items() if other.torchvision)
+            raise ConfigError(
+                f"{self.architecture} has no pretrained weights; only {torchvision_names} can start pretrained"
+            )
+        if self.freeze_epochs and not self.pretrained:
+            raise ConfigError("freeze_epochs needs pretrained=true: only pretrained layers are worth freezing")
         if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
             raise ConfigError(f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs})")
 
