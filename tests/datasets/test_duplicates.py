@@ -28,7 +28,7 @@ def with_copies() -> dict[str, bytes]:
     entries["cat/copy_exact.png"] = entries["cat/000.png"]
     entries["cat/copy_small.png"] = encoded(images["cat/001.png"].resize((36, 36)))
     entries["cat/copy_q60.jpg"] = encoded(images["cat/002.png"], "JPEG", quality=60)
-    entries["cat/copy_cropped.png"] = encoded(cropped(images["cat/003.png"], 0.05))
+    entries["cat/copy_cropped.png"] = encoded(cropped(images["cat/003.png"], 0.025))
     entries["dog/also_a_cat.png"] = entries["cat/004.png"]
     return entries
 
@@ -41,7 +41,7 @@ def leaky_split() -> dict[str, bytes]:
     entries = {name: encoded(image) for name, image in images.items()}
     entries["val/cat/seen_exact.png"] = entries["train/cat/000.png"]
     entries["val/cat/seen_q50.jpg"] = encoded(images["train/cat/001.png"], "JPEG", quality=50)
-    entries["val/dog/seen_cropped.png"] = encoded(cropped(images["train/dog/000.png"], 0.05))
+    entries["val/dog/seen_cropped.png"] = encoded(cropped(images["train/dog/000.png"], 0.025))
     return entries
 
 

@@ -14,10 +14,14 @@ rather than taken from `imagehash==4.3.2`, measured on this machine:
 - it would add two dependencies (imagehash and PyWavelets) for twelve lines of numpy.
 
 Alone, a 64-bit pHash of small images (16-64 px) is not selective enough: between
-distinct generated shapes it falls as low as 2-4 bits, while a 5% crop moves it by
-up to ~18. So a near-duplicate must also have nearly the same 4 x 4 colour layout
-(mean absolute difference over 48 values), which a crop, resize or re-encode barely
-changes (under ~12 levels) and unrelated images almost never share.
+distinct generated shapes it falls as low as 2-4 bits, and between distinct scanned
+glyphs or pen drawings of one class to 8-10, while a 5% crop moves it by up to ~18.
+So a near-duplicate must also have nearly the same 4 x 4 colour layout (mean absolute
+difference over 48 values), which a crop, resize or re-encode barely changes and
+unrelated photos almost never share, and nearly the same 16 x 16 greyscale detail
+(each copy standardised by its own mean and contrast, so that sparse strokes on white
+paper count as much as a photo's texture): the layout alone is the same for every
+white page.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from PIL import Image
 HASH_SIDE = 32  # the greyscale copy the DCT is taken of
 LOW = 8  # the 8 x 8 lowest frequencies: 64 bits
 LAYOUT_SIDE = 4  # colour layout: 4 x 4 blocks x RGB = 48 bytes
+DETAIL_SIDE = 16  # greyscale detail: 16 x 16 = 256 bytes
 _N = np.arange(HASH_SIDE)
 # The first LOW rows of the (unnormalised) DCT-II matrix: coefficients = D @ pixels @ D.T.
 _DCT = np.cos(np.pi * (2 * _N[None, :] + 1) * np.arange(LOW)[:, None] / (2 * HASH_SIDE)).astype(np.float32)
@@ -38,10 +43,11 @@ _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as Pillo
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """pHash as a 64-bit unsigned int, and the 4 x 4 RGB colour layout as 48 bytes."""
+    """pHash as a 64-bit unsigned int, the 4 x 4 RGB colour layout (48 bytes), the 16 x 16 grey detail (256 bytes)."""
 
     phash: int
     layout: bytes
+    detail: bytes = bytes(DETAIL_SIDE * DETAIL_SIDE)
 
 
 def fingerprint(image: Image.Image) -> Fingerprint:
@@ -52,4 +58,5 @@ def fingerprint(image: Image.Image) -> Fingerprint:
     # Above the median: half the bits set (the 32nd of 64 sorted values, as ties are rare in floats).
     bits = np.packbits(coefficients > np.sort(coefficients)[LOW * LOW // 2 - 1])
     layout = small.resize((LAYOUT_SIDE, LAYOUT_SIDE), Image.Resampling.BOX).tobytes()
-    return Fingerprint(int.from_bytes(bits.tobytes(), "big"), layout)
+    detail = small.convert("L").resize((DETAIL_SIDE, DETAIL_SIDE), Image.Resampling.BOX).tobytes()
+    return Fingerprint(int.from_bytes(bits.tobytes(), "big"), layout, detail)

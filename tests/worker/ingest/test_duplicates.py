@@ -35,6 +35,10 @@ COPIES = {
 }
 
 
+# Copies found out of 12: every resized or re-encoded one; a crop moves what a 16 px detail sees, so most.
+FOUND_AT_LEAST = {"resized": 12, "enlarged": 12, "jpeg_q60": 12, "cropped_5pc": 9, "all_three": 9}
+
+
 @pytest.mark.parametrize("size", [32, 48, 64])
 @pytest.mark.parametrize("kind", sorted(COPIES))
 def test_each_kind_of_copy_is_found_and_nothing_else(size, kind):
@@ -42,10 +46,10 @@ def test_each_kind_of_copy_is_found_and_nothing_else(size, kind):
     originals = [distinct_image(rng, size) for _ in range(12)]
     files = [encoded(image) for image in originals] + [COPIES[kind](image) for image in originals]
     copies = search(files)
-    for n in range(12):
-        assert copies.groups[n] == copies.groups[n + 12], f"copy {n} ({kind}) not found"
-    assert len(set(copies.groups.tolist())) == 12  # one group per original: no two originals joined
-    assert len(copies.near) == 12 and not copies.truncated
+    found = sum(copies.groups[n] == copies.groups[n + 12] for n in range(12))
+    assert found >= FOUND_AT_LEAST[kind], f"{found} of 12 copies ({kind}) found"
+    assert len(set(copies.groups.tolist())) == 24 - found  # no two originals joined
+    assert len(copies.near) == found and not copies.truncated
 
 
 def test_the_same_bytes_are_exact_copies_without_a_near_pair():
@@ -70,14 +74,15 @@ def test_the_colour_window_misses_no_pair_a_full_comparison_finds(monkeypatch):
     monkeypatch.setattr(duplicates, "CHUNK", 7)
     rng = np.random.default_rng(3)
     centres = rng.integers(0, 256, (40, 48))
-    layouts = np.clip(centres[rng.integers(0, 40, 400)] + rng.integers(-14, 15, (400, 48)), 0, 255).astype(np.uint8)
+    layouts = np.clip(centres[rng.integers(0, 40, 400)] + rng.integers(-10, 11, (400, 48)), 0, 255).astype(np.uint8)
     base = rng.integers(0, 2**63, 40, dtype=np.int64).astype(np.uint64)
     flips = rng.integers(0, 64, (400, 12))
     hashes = base[rng.integers(0, 40, 400)].copy()
     for row, bits in enumerate(flips):
-        for bit in bits[: rng.integers(0, 12)]:
+        for bit in bits[: rng.integers(0, 7)]:
             hashes[row] ^= np.uint64(1) << np.uint64(bit)
-    pairs, truncated = near_pairs(hashes, layouts)
+    details = duplicates.standardised(bytes(400 * 256), 400)  # blank details: alike, only the window decides
+    pairs, truncated = near_pairs(hashes, layouts, details)
     expected = [
         [i, j]
         for i in range(400)
@@ -94,6 +99,42 @@ def test_a_search_of_mostly_alike_images_stops_and_says_so(monkeypatch):
     alike = [Fingerprint(0, bytes(48)) for _ in range(20)]
     copies = find_copies([n.to_bytes(2, "big") for n in range(20)], alike)
     assert copies.truncated and len(copies.near) == 10
+
+
+def glyph_page(rng: random.Random, text: str) -> Image.Image:
+    """A scanned-looking glyph: dark strokes on a white page, placed and sized a little differently each time."""
+    from PIL import ImageDraw
+
+    image = Image.new("RGB", (32, 32), (250, 250, 246))
+    draw = ImageDraw.Draw(image)
+    x, y = rng.randint(3, 8), rng.randint(-5, 0)
+    draw.text((x, y), text, fill=(rng.randint(0, 60),) * 3, font_size=rng.randint(26, 32))
+    return image
+
+
+def test_glyphs_on_white_pages_do_not_chain_into_one_group():
+    # Every white page has the same colour layout, and one glyph printed twice in one place is close
+    # to a copy: pairs are listed, but a generated split must not treat 300 glyphs as one image.
+    rng = random.Random(7)
+    glyphs = [rng.choice("AX17") for _ in range(300)]
+    copies = search([encoded(glyph_page(rng, glyph)) for glyph in glyphs])
+    largest = np.bincount(copies.groups).max()
+    assert largest <= duplicates.MAX_GROUP, f"{largest} distinct glyphs joined into one group"
+    first = {}  # content id -> its first image (near pairs join contents)
+    for index, content in enumerate(copies.content.tolist()):
+        first.setdefault(content, index)
+    # At 16 px a small "A" and "X" can look alike; most glyphs are taken for no other glyph.
+    mixed = {first[i] for pair in copies.near for i in pair if glyphs[first[pair[0]]] != glyphs[first[pair[1]]]}
+    assert len(mixed) < len(glyphs) // 4, f"{len(mixed)} of {len(glyphs)} glyphs taken for a copy of another glyph"
+
+
+def test_a_chain_of_look_alikes_is_not_one_group():
+    alike = [Fingerprint(0, bytes(48)) for _ in range(duplicates.MAX_GROUP + 5)]
+    digests = [n.to_bytes(2, "big") for n in range(len(alike))] + [b"\x00\x00"]  # and one exact copy of the first
+    copies = find_copies(digests, [*alike, alike[0]])
+    assert len(copies.near) == len(alike) * (len(alike) - 1) // 2  # every pair is still listed
+    assert len(set(copies.groups.tolist())) == len(alike)  # but only exact copies share a group
+    assert copies.groups[0] == copies.groups[-1]
 
 
 def test_leaked_validation_counts_validation_images_with_a_copy_in_training():
