@@ -48,7 +48,7 @@ FORMATS = {
 
 
 def test_formats_and_colour_modes(ingest):
-    entries = {name: data for name, (data, _) in FORMATS.items()} | class_folders(("other",), per_class=3)
+    entries = {name: data for name, (data, _) in FORMATS.items()} | class_folders(("other",), per_class=5)
     dataset = ingest(entries)
     assert dataset.status == Dataset.Status.READY, dataset.error
     assert dataset.warnings == []
@@ -64,7 +64,7 @@ def test_formats_and_colour_modes(ingest):
 
 
 def test_thumbnails_are_small_rgb_jpegs(ingest):
-    entries = {name: data for name, (data, _) in FORMATS.items()} | class_folders(("other",), per_class=3)
+    entries = {name: data for name, (data, _) in FORMATS.items()} | class_folders(("other",), per_class=5)
     dataset = ingest(entries)
     for files in dataset.thumbnails.values():
         for name in files:
