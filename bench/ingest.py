@@ -13,6 +13,12 @@ ready. It prints the figures and one JSON line.
 Goals (issue 2): web RSS growth during the upload under 100 MB; 20,000
 images ingested in under 30 s on 2 cores. The baseline measured in the same
 run is decoding every image once in this process, straight from the zip.
+
+The duplicate check (issue 13) has two costs, both printed: the fingerprint of
+every image, made from the decode ingestion already does (measured here in the
+same run as decode + fingerprint against decode alone, in this process), and
+the comparison of the fingerprints, timed by the worker and read back from the
+dataset's record.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import io
 import json
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -40,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from platform_web.core.launcher import Supervisor, free_port, plan_children, redis_answers, redis_server_binary  # noqa: E402
 from trainer_api.engine.images import open_rgb  # noqa: E402
+from worker.ingest.fingerprints import fingerprint  # noqa: E402
 
 CLASSES = 10
 SIZE = 64
@@ -69,14 +77,23 @@ def generate_zip(path: Path, images: int) -> Path:
     return path
 
 
-def decode_baseline(path: Path) -> float:
-    """Seconds to decode every image once in this process, straight from the zip (no unpacking, no checks)."""
+def decode_baseline(path: Path, with_fingerprint: bool = False) -> float:
+    """Seconds to decode every image once in this process, straight from the zip (no unpacking, no checks),
+    and with `with_fingerprint` to make each one's duplicate-search fingerprint from that decode too."""
     started = time.perf_counter()
     with zipfile.ZipFile(path) as zf:
         for info in zf.infolist():
             with open_rgb(io.BytesIO(zf.read(info))) as image:
-                image.size  # noqa: B018 - decoded in open_rgb
+                if with_fingerprint:
+                    fingerprint(image)
     return time.perf_counter() - started
+
+
+def duplicate_findings(database: Path) -> dict:
+    """The duplicates the worker recorded on the (only) dataset: its comparison time and counts."""
+    with sqlite3.connect(database) as connection:
+        row = connection.execute("SELECT duplicates FROM datasets_dataset").fetchone()
+    return json.loads(row[0]) if row and row[0] else {}
 
 
 class RssSampler(threading.Thread):
@@ -179,6 +196,7 @@ def run(args: argparse.Namespace) -> dict:
     zip_mb = zip_path.stat().st_size / 1e6
     print(f"zip: {zip_path} ({zip_mb:.1f} MB, {args.images:,} PNG {SIZE}x{SIZE} in {CLASSES} classes)", flush=True)
     baseline = None if args.no_baseline else decode_baseline(zip_path)
+    with_fingerprints = None if args.no_baseline else decode_baseline(zip_path, with_fingerprint=True)
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         var_dir = Path(tmp)
         redis_process = None
@@ -220,6 +238,7 @@ def run(args: argparse.Namespace) -> dict:
             ingested = time.perf_counter()
             if status["status"] != "ready":
                 raise SystemExit(f"ingestion failed: {status['message']}")
+            found = duplicate_findings(var_dir / "platform.sqlite3")
         finally:
             supervisor.stop_all()
             if redis_process:
@@ -240,6 +259,12 @@ def run(args: argparse.Namespace) -> dict:
         "decode_only_seconds": round(baseline, 2) if baseline else None,
         "ingest_vs_decode_only": round(ingest_seconds / baseline, 2) if baseline else None,
         "status_message": status["message"],
+        "fingerprint_seconds_in_process": round(with_fingerprints - baseline, 2) if baseline else None,
+        "decode_and_fingerprint_vs_decode_only": round(with_fingerprints / baseline, 2) if baseline else None,
+        "duplicate_compare_seconds": found.get("seconds"),
+        "duplicate_compare_share_of_ingestion": round(found.get("seconds", 0) / ingest_seconds, 3),
+        "duplicate_groups": found.get("all", {}).get("groups"),
+        "duplicate_search_truncated": found.get("truncated"),
         "rss_goal_met": growth_mb < RSS_GOAL_MB,
         "speed_goal_met": ingest_seconds < INGEST_GOAL_SECONDS * args.images / 20_000,
     }
@@ -260,6 +285,14 @@ def main() -> None:
     if result["decode_only_seconds"]:
         print(f"baseline: decoding every image once in one process takes {result['decode_only_seconds']} s; "
               f"ingestion / decode-only = {result['ingest_vs_decode_only']}")  # fmt: skip
+    if result["decode_and_fingerprint_vs_decode_only"]:
+        print(f"duplicate check, fingerprints: decode + fingerprint / decode-only = "
+              f"{result['decode_and_fingerprint_vs_decode_only']} in one process "
+              f"(+{result['fingerprint_seconds_in_process']} s of CPU, shared by the ingest processes)")  # fmt: skip
+    print(f"duplicate check, comparison: {result['duplicate_compare_seconds']} s in the worker = "
+          f"{100 * result['duplicate_compare_share_of_ingestion']:.1f}% of the ingestion time; "
+          f"{result['duplicate_groups']} groups of copies found"
+          f"{' (search stopped at its pair limit)' if result['duplicate_search_truncated'] else ''}")  # fmt: skip
     print(json.dumps(result))
 
 

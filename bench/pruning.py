@@ -42,7 +42,8 @@ django.setup()
 import optuna  # noqa: E402
 import synthetic  # noqa: E402
 
-from platform_web.studies.space import build_space, default_form_values, set_epochs, suggest_config  # noqa: E402
+from platform_web.studies.space import build_space, default_form_values  # noqa: E402
+from platform_web.studies.trial_draw import set_epochs, suggest_config  # noqa: E402
 from trainer_api.engine import TrialConfig, architecture_info, measure_speed, run_trial  # noqa: E402
 from trainer_api.engine.manifest import read_manifest  # noqa: E402
 from worker.studies import budget  # noqa: E402

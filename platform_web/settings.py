@@ -186,6 +186,8 @@ if PRODUCTION and TRAINER_TOKEN == DEV_TRAINER_TOKEN:  # the training service re
     )
 # Where the training service writes trials' checkpoints and models (shared media volume).
 TRAINER_DATA_DIR = Path(os.environ.get("TRAINER_DATA_DIR", MEDIA_ROOT / "trainer"))
+# Pretrained weight files (`manage.py import_weights` copies them here); the training service reads the same variable.
+TRAINER_WEIGHTS_DIR = Path(os.environ.get("TRAINER_WEIGHTS_DIR") or VAR_DIR / "weights")
 
 # Redis pub/sub: one PUBLISH per group event, fanned out to the group's sockets inside
 # each web process (the list-based core layer pushes one message per socket).

@@ -62,6 +62,16 @@ def media_root(settings, tmp_path):
     return settings.MEDIA_ROOT
 
 
+@pytest.fixture(autouse=True)
+def no_shared_weights(settings, tmp_path, monkeypatch):
+    """Pretrained weights are looked up only in this test's folders, never in var/ or ~/.cache/torch."""
+    settings.TRAINER_WEIGHTS_DIR = tmp_path / "weights"
+    monkeypatch.setenv("TRAINER_WEIGHTS_DIR", str(settings.TRAINER_WEIGHTS_DIR))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.delenv("TRAINER_DOWNLOAD_WEIGHTS", raising=False)
+    return settings.TRAINER_WEIGHTS_DIR
+
+
 @pytest.fixture
 def user(django_user_model):
     return django_user_model.objects.create_user(username="alice", password="a-long-test-password")

@@ -51,9 +51,10 @@ def health(settings: SettingsDep, registry: RegistryDep) -> Health:
 
 
 @protected.get("/architectures", response_model=list[Architecture])
-def architectures() -> list[Architecture]:
-    """Every architecture a trial can use, with its minimum input size and parameter count."""
-    return [Architecture(**item) for item in system.architectures()]
+def architectures(settings: SettingsDep) -> list[Architecture]:
+    """Every architecture a trial can use: minimum input size, parameter count, whether it can start pretrained."""
+    weights = system.weights_sources(settings.weights_dir, settings.download_weights)
+    return [Architecture(**item, **weights.get(item["name"], {})) for item in system.architectures()]
 
 
 @protected.post(
@@ -137,6 +138,7 @@ def create_app(settings: TrainerSettings | None = None) -> FastAPI:
     registry = TrialRegistry(
         data_dir=settings.data_dir, cache_dir=settings.cache_dir, device=settings.device,
         max_trials=settings.max_concurrent_trials, weights_dir=settings.weights_dir, datasets_dir=settings.datasets_dir,
+        download_weights=settings.download_weights,
     )  # fmt: skip
 
     @asynccontextmanager

@@ -37,6 +37,10 @@ class Architecture(BaseModel):
     param_count: int = Field(description="parameters for `num_classes` outputs at `input_size`")
     num_classes: int
     input_size: int
+    pretrained_weights: bool = Field(False, description="a trial with pretrained=true can start (weights found)")
+    weights_source: Literal["weights folder", "torchvision cache", "download"] | None = Field(
+        None, description="where its weights come from: TRAINER_WEIGHTS_DIR, $TORCH_HOME/hub/checkpoints, a download"
+    )
 
 
 class _TrialConfigChecks(BaseModel):

@@ -17,6 +17,11 @@ def is_production() -> bool:
     return os.environ.get("PRODUCTION", "").strip().lower() in TRUE_WORDS
 
 
+def weights_dir_from_environment() -> Path:
+    """TRAINER_WEIGHTS_DIR, by default `weights/` in the var folder (the web app's import_weights reads the same)."""
+    return Path(os.environ.get("TRAINER_WEIGHTS_DIR") or Path(os.environ.get("VAR_DIR", BASE_DIR / "var")) / "weights")
+
+
 @dataclass(frozen=True)
 class TrainerSettings:
     token: str = field(default_factory=lambda: os.environ.get("TRAINER_TOKEN", "dev-trainer-token"))
@@ -44,11 +49,12 @@ class TrainerSettings:
     device: str = field(default_factory=lambda: os.environ.get("TRAINER_DEVICE", "auto"))
     # Trials allowed to train at once on this service (one per GPU by default).
     max_concurrent_trials: int = field(default_factory=lambda: int(os.environ.get("TRAINER_MAX_TRIALS", "1")))
-    # Optional folder of local torchvision weight files (<architecture>.pth); nothing is downloaded.
-    weights_dir: Path | None = field(
-        default_factory=lambda: (
-            Path(os.environ["TRAINER_WEIGHTS_DIR"]) if os.environ.get("TRAINER_WEIGHTS_DIR") else None
-        )
+    # Pretrained weight files (<architecture>.pth, put there by `manage.py import_weights`); torchvision's
+    # cache ($TORCH_HOME/hub/checkpoints) is searched too (engine/weights.py).
+    weights_dir: Path | None = field(default_factory=lambda: weights_dir_from_environment())
+    # Whether a pretrained trial without a weights file may download torchvision's (off: nothing is downloaded).
+    download_weights: bool = field(
+        default_factory=lambda: os.environ.get("TRAINER_DOWNLOAD_WEIGHTS", "").strip().lower() in TRUE_WORDS
     )
 
 

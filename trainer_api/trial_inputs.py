@@ -39,8 +39,12 @@ def resolve_dataset(dataset_path: str, *, data_dir: Path, datasets_dir: Path) ->
     return folder
 
 
-def build_config(config: dict[str, Any]) -> Any:
-    """The engine's TrialConfig for validated request fields; InvalidTrial names what to change."""
+def build_config(config: dict[str, Any], *, weights: tuple[Path | None, bool] | None = None) -> Any:
+    """The engine's TrialConfig for validated request fields; InvalidTrial names what to change.
+
+    With `weights` = (weights folder, downloads allowed), a pretrained config is refused unless
+    its architecture has a weights file (or may download one), with how to add one.
+    """
     name = config.get("architecture")
     if name not in engine.ARCHITECTURES:
         known = ", ".join(sorted(engine.ARCHITECTURES))
@@ -51,6 +55,11 @@ def build_config(config: dict[str, Any]) -> Any:
             f"input_size {config.get('input_size')} is too small for {name}: it needs at least {minimum} px."
         )
     try:
-        return engine.TrialConfig.from_dict(config)
+        trial_config = engine.TrialConfig.from_dict(config)
     except (engine.ConfigError, TypeError, ValueError) as e:
         raise InvalidTrial(f"Invalid trial configuration: {e}") from e
+    if weights is not None and trial_config.pretrained:
+        weights_dir, download = weights
+        if not download and engine.find_weights(name, weights_dir) is None:
+            raise InvalidTrial(engine.missing_weights_message(name, weights_dir) + ".")
+    return trial_config

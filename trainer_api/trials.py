@@ -83,6 +83,7 @@ class TrialRegistry:
     def __init__(
         self, *, data_dir: Path, cache_dir: Path, device: str = "auto", max_trials: int = 1,
         weights_dir: Path | None = None, num_threads: int | None = None, datasets_dir: Path | None = None,
+        download_weights: bool = False,
     ) -> None:  # fmt: skip
         self.data_dir = Path(data_dir).absolute()
         self.datasets_dir = Path(datasets_dir or self.data_dir.parent / "datasets").absolute()
@@ -90,6 +91,7 @@ class TrialRegistry:
         self.device = device
         self.max_trials = max(1, max_trials)
         self.weights_dir = weights_dir
+        self.download_weights = download_weights  # TRAINER_DOWNLOAD_WEIGHTS: may a pretrained trial download?
         # CPU threads per trial: OMP_NUM_THREADS when the operator set it, else the engine uses every core.
         self.num_threads = num_threads or _env_threads()
         self._live: dict[str, LiveTrial] = {}
@@ -192,7 +194,7 @@ class TrialRegistry:
         if existing is not None:
             return existing
         dataset_dir = resolve_dataset(dataset_path, data_dir=self.data_dir, datasets_dir=self.datasets_dir)
-        trial_config = build_config(config)
+        trial_config = build_config(config, weights=(self.weights_dir, self.download_weights))
         with self._lock:
             existing = self._existing(key, locked=True)
             if existing is not None:
@@ -327,7 +329,8 @@ class TrialRegistry:
             result = engine.run_trial(
                 trial_config, dataset_dir=dataset_dir, work_dir=trial.work_dir, cache_dir=self.cache_dir,
                 device=self.device, on_epoch=lambda report: self._on_epoch(trial, report),
-                should_stop=trial.stop.is_set, weights_dir=self.weights_dir, num_threads=self.num_threads,
+                should_stop=trial.stop.is_set, weights_dir=self.weights_dir, download_weights=self.download_weights,
+                num_threads=self.num_threads,
             )  # fmt: skip
             if trial.interrupted and result.status == "cancelled":
                 return  # stopped by shutdown: state.json still says running, so the next POST resumes it

@@ -33,6 +33,12 @@ class Dataset(models.Model):
     size_stats = models.JSONField(default=dict, blank=True, help_text="Image width/height statistics.")
     warnings = models.JSONField(default=list, blank=True, help_text="Skipped files and other notices.")
     thumbnails = models.JSONField(default=dict, blank=True, help_text="{class: [file names under thumbs/]}")
+    duplicates = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Exact and near-duplicate images found at ingestion: counts, validation leakage, listed groups "
+        "(worker/ingest/duplicate_report.py).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     ingested_at = models.DateTimeField(null=True, blank=True)

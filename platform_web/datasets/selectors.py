@@ -12,7 +12,8 @@ from django.urls import reverse
 
 from platform_web.datasets.models import Dataset
 
-_THUMBNAIL_NAME = re.compile(r"^\d+_\d+\.jpg$")
+# Class thumbnails `<label>_<n>.jpg`, duplicate thumbnails `d<group>_<n>.jpg`.
+_THUMBNAIL_NAME = re.compile(r"^d?\d+_\d+\.jpg$")
 # Above this many warnings the page folds the list away.
 WARNINGS_SHOWN_OPEN = 8
 
@@ -68,6 +69,29 @@ def thumbnail_groups(dataset: Dataset) -> list[dict]:
             }
         )
     return groups
+
+
+def duplicate_findings(dataset: Dataset) -> dict | None:
+    """The duplicates found at ingestion, with thumbnail URLs; None for a dataset ingested before the check.
+
+    `leak` is the page's warning when validation images also appear in training: how many,
+    and by how many points the validation accuracy may read high (one point per percent of
+    validation images the model may have seen in training).
+    """
+    found = dataset.duplicates or {}
+    if "listed" not in found:
+        return None
+    listed = []
+    for group in found["listed"]:
+        members = [
+            m | {"url": reverse("datasets:thumbnail", args=[dataset.id, m["thumb"]]) if m.get("thumb") else ""}
+            for m in group["members"]
+        ]
+        listed.append(group | {"members": members, "more": group["size"] - len(members)})
+    leak = None
+    if found["leaked_val"]:
+        leak = {"count": found["leaked_val"], "of": found["val_count"], "percent": found["leak_percent"]}
+    return found | {"listed": listed, "leak": leak}
 
 
 def thumbnail_path(dataset: Dataset, name: str) -> Path:

@@ -114,6 +114,7 @@ def dataset_detail(request: HttpRequest, dataset_id) -> HttpResponse:
         "status": selectors.status_payload(dataset),
         "chart": selectors.class_chart(dataset),
         "groups": selectors.thumbnail_groups(dataset),
+        "duplicates": selectors.duplicate_findings(dataset),
         "warnings_open": len(dataset.warnings or []) <= selectors.WARNINGS_SHOWN_OPEN,
     }
     return render(request, "datasets/detail.html", context)

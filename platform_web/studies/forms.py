@@ -6,6 +6,7 @@ import uuid
 
 from django import forms
 
+from platform_web.studies import pretrained as pretraining
 from platform_web.studies.space import (
     AUGMENT,
     BATCH_SIZES,
@@ -27,7 +28,12 @@ MAX_TIMEOUT_MINUTES = 6 * 24 * 60  # below the Celery task limit and the broker'
 
 
 class StudyForm(forms.Form):
-    """Validates a search space; `cleaned_data` feeds space.build_space and services.start_study."""
+    """Validates a search space; `cleaned_data` feeds space.build_space and services.start_study.
+
+    Over 200 lines because every setting of the space is a field here with the check that
+    needs the others (ranges, architectures against input sizes, pretrained weights, CMA-ES);
+    the defaults and the drawing live in space.py and trial_draw.py.
+    """
 
     start_token = forms.UUIDField(widget=forms.HiddenInput)
     name = forms.CharField(max_length=200, help_text="A name to find this study again.")
@@ -68,6 +74,10 @@ class StudyForm(forms.Form):
         choices=list(CLASS_WEIGHTINGS.items()), label="Class weighting", required=False,
         help_text="Balanced: each class's images count inversely to its size in the training loss.",
     )  # fmt: skip
+    pretrained = forms.ChoiceField(
+        choices=list(pretraining.PRETRAINED.items()), required=False, label="Pretrained weights",
+        help_text="Offered for the networks whose ImageNet weights the training service has.",
+    )  # fmt: skip
     # Then a "from"/"to" pair (or one "up to" field) per searched number: see _add_range_fields.
     n_trials = forms.IntegerField(
         min_value=1, max_value=10_000, required=False, label="Number of trials",
@@ -94,6 +104,13 @@ class StudyForm(forms.Form):
         self.architecture_info = {a["name"]: a for a in architectures}
         self.parallel_allowed = parallel_allowed
         self.fields["architectures"].choices = [(a["name"], _arch_label(a)) for a in architectures]
+        # Pretrained is offered only for networks with weights; with none, the form says how to add them.
+        self.with_weights = pretraining.with_weights(architectures)
+        self.weights_help = pretraining.how_to_add([])
+        if self.with_weights:
+            self.fields["pretrained"].help_text = pretraining.field_help(self.with_weights)
+        else:
+            self.fields["pretrained"].widget = forms.HiddenInput()
         self._add_range_fields()
         if not self.is_bound and "start_token" not in self.initial:
             self.initial["start_token"] = uuid.uuid4()
@@ -107,10 +124,12 @@ class StudyForm(forms.Form):
         self._check_range(data, "epochs_min", "epochs_max", "epochs")
         self._check_range(data, "width_min", "width_max", "network width")
         self._check_architectures(data)
+        self._check_pretrained(data)
         for _parameter, search in SEARCH_RANGES:
-            field, value = search.when or (None, None)
-            if field is None or possible_values(field, data) & set(value):
+            if all(possible_values(field, data) & set(values) for field, values in search.conditions):
                 self._check_search_range(data, search)
+            else:  # a range no trial of this form draws from may be left out: it keeps its default
+                self._default_search_range(data, search)
         if not data.get("n_trials") and not data.get("timeout_minutes"):
             self.add_error("n_trials", "Give the study a budget: a number of trials, a time limit, or both.")
         parallel = data.get("parallel_trials")
@@ -140,21 +159,39 @@ class StudyForm(forms.Form):
             else:
                 self.fields[names[0]] = forms.FloatField(label=f"{search.label} from", **bounds)
                 self.fields[names[1]] = forms.FloatField(label="to", help_text=search.help, **bounds)
-            rows.append(names)
+            for name in names:  # required where a trial uses it (clean), else its default
+                self.fields[name].required = False
+            if self.with_weights or ("pretrained", (True,)) not in search.conditions:
+                rows.append(names)  # ranges of pretrained trials only where pretrained is offered
         self.range_field_names = rows
 
     def range_rows(self) -> list[list]:
         """The searched numbers' bound fields, a row per range (the template lays them out)."""
         return [[self[name] for name in row] for row in self.range_field_names]
 
+    def _default_search_range(self, data: dict, search) -> None:
+        low, high = search.default
+        for name, value in ((f"{search.key}_min", low), (f"{search.key}_max", high)):
+            if name in self.fields and data.get(name) is None:
+                data[name] = value
+                self.errors.pop(name, None)
+
+    def _check_pretrained(self, data: dict) -> None:
+        data["pretrained"] = data.get("pretrained") or "off"
+        refusal = pretraining.refusal(data["pretrained"], data.get("architectures") or [], self.with_weights)
+        if refusal:
+            self.add_error("pretrained" if self.with_weights else None, refusal)
+
     def _check_search_range(self, data: dict, search) -> None:
         low_name, high_name = f"{search.key}_min", f"{search.key}_max"
         what = search.label[0].lower() + search.label[1:]
-        if search.upper_only:
-            return  # one value, bounded by the field itself
+        missing = [name for name in (low_name, high_name) if name in self.fields and data.get(name) is None]
+        for name in missing:
+            if name not in self.errors:
+                self.add_error(name, "This field is required.")
+        if search.upper_only or missing:
+            return  # (one value, bounded by the field itself)
         low, high = data.get(low_name), data.get(high_name)
-        if low is None or high is None:
-            return
         if not search.log:
             self._check_range(data, low_name, high_name, what)
         elif search.off_when_zero and (low < 0 or high < 0):
@@ -195,6 +232,8 @@ class StudyForm(forms.Form):
             "batch_sizes": data.get("batch_sizes") or [],
             "optimizers": data.get("optimizers") or [],
             "augment": data.get("augment"),
+            "pretrained": data.get("pretrained"),
+            "pretrained_architectures": [n for n in data.get("architectures") or [] if n in self.with_weights],
         }
         categorical = searched_choices(probe)
         if categorical:
@@ -209,4 +248,5 @@ class StudyForm(forms.Form):
 def _arch_label(info: dict) -> str:
     count = info.get("param_count")
     size = f", {count / 1e6:.2f} M parameters" if count else ""
-    return f"{info['name']} (inputs ≥ {info['min_input_size']} px{size})"
+    weights = ", pretrained weights" if info.get("pretrained_weights") else ""
+    return f"{info['name']} (inputs ≥ {info['min_input_size']} px{size}{weights})"

@@ -4,7 +4,10 @@ They come from an offline study (`bench/portfolio.py`, results in the studies RE
 on generated photos, drawings and scans, each candidate was trained with its epochs
 fitted to the same time on the CPU. First a quick start on the family that is faster at
 the study's input size (a good model within the first minutes), then a long one-cycle
-run of ResNet-9 with stronger augmentation, which ended best.
+run of ResNet-9 with stronger augmentation, which ended best. When the study may start a
+network from pretrained weights (`pretrained.py`), a fine-tuning run of it comes between
+the two (AdamW 1e-3, the first epoch training only the new last layer) and the long
+run gives it part of its share.
 Entries are templates: each is projected into the study's own space (values clamped
 into its ranges, choices snapped to the nearest allowed one); an entry whose
 architecture the user did not choose is left out, and when none is left the study
@@ -15,6 +18,9 @@ most `max_epochs`); without a time budget an entry runs the middle of the epoch 
 """
 
 from __future__ import annotations
+
+from platform_web.studies import pretrained as pretraining
+from trainer_api.engine.hyperparameters import BY_NAME
 
 # bn_cnn has no stem pooling and small_resnet none at or below this size: there bn_cnn is about
 # twice as fast per epoch (bench/portfolio.py); above it small_resnet's stem pooling makes it the faster.
@@ -38,11 +44,26 @@ LONG = {
         "label_smoothing": 0.1,
     },
 }  # fmt: skip
+FINE_TUNE = {
+    "name": "Fine-tune pretrained",
+    "share": 0.3,
+    "params": {
+        "pretrained": True, "freeze_epochs": 1, "batch_size": 64, "optimizer": "adamw", "learning_rate": 1e-3,
+        "weight_decay": 5e-4, "augment": True, "augment_strength": 0.25, "label_smoothing": 0.1,
+    },
+}  # fmt: skip
+LONG_SHARE_WITH_FINE_TUNE = 0.45  # quick 0.2 + fine-tune 0.3 + long 0.45: within the budget
 FAMILY_DEPTH = {"small_resnet": 1, "bn_cnn": 4}
+# The learning rate's ranges (hyperparameters.py), each for an optimiser family, from scratch or pretrained.
+LEARNING_RATE_RANGES = BY_NAME["learning_rate"].searches
+DEFAULT_LR = {("sgd", False): 0.05, ("sgd", True): 0.01, ("adam", False): 3e-3, ("adam", True): 1e-3}
 
 
-def templates(input_size: int, chosen: list[str]) -> list[dict]:
-    """The entries for inputs of `input_size` px: a quick start on the faster chosen family, then a long run."""
+def templates(input_size: int, chosen: list[str], fine_tuned: str | None = None) -> list[dict]:
+    """The entries for inputs of `input_size` px: a quick start on the faster chosen family, then a long run.
+
+    With `fine_tuned` (a chosen network that may start pretrained) its fine-tuning run comes second.
+    """
     preference = ("bn_cnn", "small_resnet") if input_size <= SMALL_INPUT else ("small_resnet", "bn_cnn")
     entries = []
     quick_arch = next((name for name in preference if name in chosen), None)
@@ -50,7 +71,11 @@ def templates(input_size: int, chosen: list[str]) -> list[dict]:
         quick = dict(QUICK, name=f"Quick start ({quick_arch})")
         quick["params"] = dict(QUICK["params"], architecture=quick_arch, depth=FAMILY_DEPTH[quick_arch])
         entries.append(quick)
-    return [*entries, LONG]
+    if fine_tuned is None:
+        return [*entries, LONG]
+    fine_tune = dict(FINE_TUNE, name=f"Fine-tune {fine_tuned} (pretrained)")
+    fine_tune["params"] = dict(FINE_TUNE["params"], architecture=fine_tuned)
+    return [*entries, fine_tune, dict(LONG, share=LONG_SHARE_WITH_FINE_TUNE)]
 
 
 def _clamp(value: float, bounds: list) -> float:
@@ -92,13 +117,20 @@ def project(template: dict, space: dict) -> dict | None:
         optimizer = next((o for o in ("adamw", "adam", "sgd") if o in space["optimizers"]), space["optimizers"][0])
     if len(space["optimizers"]) > 1:
         params["optimizer"] = optimizer
-    if optimizer == "sgd":
-        lr_name, lr_bounds, default_lr = "learning_rate_sgd", space["learning_rate_sgd"], 0.05
-    else:
-        lr_name, lr_bounds, default_lr = "learning_rate", space["learning_rate"], 3e-3
+    options = pretraining.options(space, arch)
+    pretrained = bool(template.get("pretrained", False)) if template.get("pretrained", False) in options else options[0]
+    if len(options) > 1:
+        params["pretrained"] = pretrained
+    chosen = {"optimizer": optimizer, "pretrained": pretrained}
+    lr_range = next((r for r in LEARNING_RATE_RANGES if r.applies(chosen) and r.key in space), None)
+    lr_bounds = space[lr_range.key] if lr_range else [0, 0]
     if lr_bounds[0] != lr_bounds[1]:
-        lr = template["learning_rate"] if template.get("optimizer", optimizer) == optimizer else default_lr
-        params[lr_name] = _clamp(lr, lr_bounds)
+        same = template.get("optimizer", optimizer) == optimizer and template.get("pretrained", False) == pretrained
+        lr = template["learning_rate"] if same else DEFAULT_LR[("sgd" if optimizer == "sgd" else "adam", pretrained)]
+        params[lr_range.key] = _clamp(lr, lr_bounds)
+    freeze = space.get("freeze_epochs")
+    if pretrained and freeze and freeze[0] != freeze[1]:
+        params["freeze_epochs"] = int(_clamp(template.get("freeze_epochs", 1), freeze))
     wd = space["weight_decay"]
     if wd[1] != 0 and wd[0] != wd[1]:
         params["weight_decay"] = _clamp(template.get("weight_decay", 5e-4), wd)
@@ -127,7 +159,8 @@ def known_good(space: dict) -> dict:
 def portfolio_entries(space: dict) -> list[dict]:
     """The portfolio for `space`: [{"name", "share", "max_epochs", "params"}, ...], never empty."""
     entries = []
-    for entry in templates(max(space["input_sizes"]), space["architectures"]):
+    fine_tuned = next((a for a in space["architectures"] if True in pretraining.options(space, a)), None)
+    for entry in templates(max(space["input_sizes"]), space["architectures"], fine_tuned):
         params = project(entry["params"], space)
         if params is not None:
             entries.append({"name": entry["name"], "share": entry["share"], "max_epochs": entry.get("max_epochs"),

@@ -38,6 +38,9 @@ def study_trials(study: Study):
 def trainer_capabilities() -> dict:
     """{"device_type", "device", "architectures", "reachable"} of the training service (cached a minute).
 
+    Each architecture says whether it can start pretrained (`pretrained_weights`: the form offers
+    pretrained only for those).
+
     When the service does not answer, the architectures come from the engine's
     registry (imported here only then) so the form still works; the page says
     the service is unreachable.

@@ -48,7 +48,7 @@ FINISHED = (Study.State.COMPLETED, Study.State.CANCELLED, Study.State.FAILED)
 RERUNNABLE = (Trial.State.FAILED, Trial.State.DIVERGED, Trial.State.CANCELLED, Trial.State.SKIPPED)
 # A diverged trial can run again with its learning rate divided by this.
 LOWER_LR_DIVISOR = 3
-# The learning rate's Optuna names: one range per optimiser family (space.py).
+# The learning rate's Optuna names: one range per optimiser family, from scratch or pretrained (space.py).
 LEARNING_RATE_KEYS = next(tuple(r.key for r in p.searches) for p in HYPERPARAMETERS if p.name == "learning_rate")
 
 

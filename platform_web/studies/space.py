@@ -12,6 +12,8 @@ A space is a plain JSON dict stored on `Study.space`:
      "learning_rate_sgd": [1e-2, 3e-1],      # SGD takes larger steps
      "weight_decay": [1e-5, 5e-3],           # [0, 0]: off
      "augment": "search" | "on" | "off", "augment_strength": [0.1, 0.5],
+     "pretrained": "off" | "on" | "search", "pretrained_architectures": ["resnet18"],   # pretrained.py
+     "learning_rate_pretrained": [1e-4, 3e-3], "freeze_epochs": [0, 2],   # pretrained trials only
      "label_smoothing": [0, 0.15],
      "momentum": 0.9, "scheduler": "onecycle", "diverge_check_epochs": 2,
      "class_weighting": "none" | "balanced",   # every trial's loss (not searched)
@@ -19,14 +21,8 @@ A space is a plain JSON dict stored on `Study.space`:
 
 The numeric ranges (learning rates, weight decay, augmentation strength, label smoothing)
 and their defaults are declared once in `trainer_api/engine/hyperparameters.py`; this module
-stores, defaults and draws them generically (`range_form_values`, `range_from_form`,
-`_draw_numbers`). Optuna parameter names are the config names, except that SGD's learning rate is
-`learning_rate_sgd` (its range differs, and a parameter keeps one distribution) and
-depth is `<architecture>_depth` (each family has its own range). A choice with one
-option and a range whose ends are equal are fixed, not searched, so samplers that need
-numeric spaces (CMA-ES) see only real ranges. With `fit_epochs` the epochs are not an
-Optuna parameter at all: they are the resource, sized by `budget.fit_epochs` to the
-trial's slice of the time budget, and recorded on the trial.
+stores and defaults them generically (`range_form_values`, `range_from_form`), and
+`trial_draw.py` draws each trial's values from the stored space.
 """
 
 from __future__ import annotations
@@ -34,8 +30,9 @@ from __future__ import annotations
 import math
 
 from platform_web.datasets.balance import IMBALANCE_RATIO, training_imbalance
+from platform_web.studies import pretrained as pretraining
 from platform_web.studies.portfolio import portfolio_entries
-from trainer_api.engine.hyperparameters import HYPERPARAMETERS, SEARCH_RANGES
+from trainer_api.engine.hyperparameters import SEARCH_RANGES
 
 INPUT_SIZES = (16, 24, 28, 32, 48, 64, 96, 128, 160, 224)
 BATCH_SIZES = (16, 32, 64, 128, 256)
@@ -143,9 +140,12 @@ def default_form_values(*, dataset, device_type: str, architectures: list[dict])
     on_gpu = device_type == "cuda"
     size = default_input_size(dataset.size_stats or {}, on_gpu)
     epochs = default_epochs(dataset.train_count or dataset.image_count, on_gpu)
+    chosen = default_architectures(architectures, size, on_gpu)
+    fine_tuned, pretrained = pretraining.default_choice(architectures, size)  # weights on the service: use them
     return {
         "name": f"{dataset.name} search",
-        "architectures": default_architectures(architectures, size, on_gpu),
+        "architectures": chosen + [fine_tuned] if fine_tuned and fine_tuned not in chosen else chosen,
+        "pretrained": pretrained,
         "width_min": 32 if on_gpu else 16,
         "width_max": 128 if on_gpu else 64,
         "input_sizes": [size],
@@ -180,6 +180,8 @@ def build_space(values: dict, architectures: list[dict]) -> dict:
         "fit_epochs": bool(values.get("timeout_minutes")),
         "optimizers": list(values["optimizers"]),
         "augment": values["augment"],
+        "pretrained": values.get("pretrained") or "off",
+        "pretrained_architectures": [name for name in chosen if info.get(name, {}).get("pretrained_weights")],
         **{search.key: range_from_form(values, parameter, search) for parameter, search in SEARCH_RANGES},
         "momentum": 0.9,
         "scheduler": "onecycle",
@@ -206,6 +208,7 @@ def form_values_from_space(study) -> dict:
         "optimizers": space["optimizers"],
         "augment": space["augment"],
         "class_weighting": space.get("class_weighting", "none"),
+        "pretrained": space.get("pretrained", "off"),
         **range_form_values(space, on_gpu=False),
         "n_trials": study.n_trials,
         "timeout_minutes": math.ceil(study.timeout_seconds / 60) if study.timeout_seconds else None,
@@ -228,14 +231,17 @@ def range_form_values(space: dict, on_gpu: bool) -> dict:
 
 
 def range_from_form(values: dict, parameter, search) -> list[float]:
-    """One searched number's stored [low, high] from the form's cleaned values."""
-    high = float(values[f"{search.key}_max"])
-    low = float(parameter.low or 0.0) if search.upper_only else float(values[f"{search.key}_min"])
-    return [low, high]
+    """One searched number's stored [low, high] from the form's cleaned values (its default when they lack it)."""
+    high = values.get(f"{search.key}_max")
+    high = float(search.default[1] if high is None else high)
+    low = (parameter.low or 0.0) if search.upper_only else values.get(f"{search.key}_min")
+    return [float(search.default[0] if low is None else low), high]
 
 
 def possible_values(name: str, values: dict) -> set:
-    """The values a trial of this form can give the choice `name` ("optimizer", "augment"): when a range applies."""
+    """The values a trial of this form can give the choice `name` (optimizer, augment, pretrained): when a range applies."""
+    if name == "pretrained":
+        return pretraining.possible(values.get("pretrained"))
     if name == "optimizer":
         return set(values.get("optimizers") or [])
     if name == "augment":
@@ -245,9 +251,13 @@ def possible_values(name: str, values: dict) -> set:
 
 def space_summary(space: dict) -> list[tuple[str, str]]:
     """(label, text) of every searched number, as the study page lists them."""
-    rows = []
+    rows = [("Pretrained", text)] if (text := pretraining.summary(space)) else []
     for _parameter, search in SEARCH_RANGES:
-        if search.key not in space:
+        if search.key not in space or not all(  # pretrained ranges only in a study that uses pretrained weights
+            possible_values(setting, space) & set(allowed)
+            for setting, allowed in search.conditions
+            if setting == "pretrained"
+        ):
             continue
         low, high = space[search.key]
         if high == 0 and (search.off_when_zero or search.upper_only):
@@ -276,117 +286,6 @@ def searched_choices(space: dict) -> list[str]:
     ]
     if space["augment"] == "search":
         names.append("augment")
+    if space.get("pretrained") == "search" and space.get("pretrained_architectures"):
+        names.append("pretrained")
     return names
-
-
-def has_width(space: dict, architecture: str) -> bool:
-    """Whether `architecture` takes the width and depth settings (the small-image families)."""
-    return architecture in space.get("arch_depths", {})
-
-
-def _choice(trial, name: str, options: list):
-    return options[0] if len(options) == 1 else trial.suggest_categorical(name, options)
-
-
-def _float(trial, name: str, bounds: list[float], *, log: bool):
-    low, high = bounds
-    if low == high:
-        return float(low)
-    return trial.suggest_float(name, low, high, log=log)
-
-
-def _int(trial, name: str, bounds: list[int], *, log: bool = False) -> int:
-    low, high = int(bounds[0]), int(bounds[1])
-    return low if low == high else trial.suggest_int(name, low, high, log=log)
-
-
-def set_epochs(params: dict, config: dict, space: dict, epochs: int) -> None:
-    """Give the trial `epochs`, and check for a diverged run after a fifth of them (at least the space's epochs).
-
-    A fixed epoch would judge a long one-cycle schedule while its rate is still rising.
-    """
-    params["epochs"] = config["epochs"] = epochs
-    if "diverge_check_epochs" in space:
-        config["diverge_check_epochs"] = max(int(space["diverge_check_epochs"]), math.ceil(0.2 * epochs))
-
-
-def suggest_config(trial, space: dict, *, seed: int) -> tuple[dict, dict]:
-    """Draw one trial's hyperparameters. Returns (params shown to the user, TrialConfig dict).
-
-    With `space["fit_epochs"]` the epochs are left at the range's top: the objective sizes
-    them to the trial's time slice (`budget.fit_epochs`) before the trial starts.
-    """
-    arch = _choice(trial, "architecture", space["architectures"])
-    input_size = int(_choice(trial, "input_size", space["input_sizes"]))
-    minimum = space["arch_min_input"].get(arch, 1)
-    if input_size < minimum:
-        # A size below this architecture's minimum: take the smallest chosen size it accepts
-        # (the form guarantees one exists), and say so on the trial.
-        input_size = min(s for s in space["input_sizes"] if s >= minimum)
-        trial.set_user_attr("input_size_used", input_size)
-    width = depth = 0
-    if has_width(space, arch):
-        width = _int(trial, "width", space["widths"], log=True)
-        low, high = space["arch_depths"][arch]
-        if arch == "bn_cnn":  # every block halves the image: at most log2(size) blocks
-            high = max(low, min(high, int(math.log2(input_size))))
-        depth = _int(trial, f"{arch}_depth", [low, high])
-    batch_size = int(_choice(trial, "batch_size", space["batch_sizes"]))
-    low, high = space["epochs"]
-    if space.get("fit_epochs"):
-        epochs = high
-    else:
-        epochs = low if low == high else trial.suggest_int("epochs", low, high)
-    optimizer = _choice(trial, "optimizer", space["optimizers"])
-    if space["augment"] == "search":
-        augment = bool(trial.suggest_categorical("augment", [False, True]))
-    else:
-        augment = space["augment"] == "on"
-    numbers = _draw_numbers(trial, space, {"optimizer": optimizer, "augment": augment})
-    params = {"architecture": arch}
-    if width:
-        params.update(width=width, depth=depth)
-    params.update(
-        {
-            "input_size": input_size,
-            "batch_size": batch_size,
-            "epochs": epochs,
-            "optimizer": optimizer,
-            "augment": augment,
-        }
-    )
-    params.update(numbers)
-    config = dict(params, width=width, depth=depth)
-    config.update(
-        {
-            "momentum": space.get("momentum", 0.9),
-            "scheduler": space.get("scheduler", "cosine"),
-            "warmup_epochs": 0,
-            "early_stopping_patience": 0,
-            "class_weighting": space.get("class_weighting", "none"),
-            "seed": seed,
-        }
-    )
-    set_epochs(params, config, space, epochs)
-    return params, config
-
-
-def _draw_numbers(trial, space: dict, chosen: dict) -> dict:
-    """Each searched number (hyperparameters.SEARCH_RANGES) drawn from the range that applies to `chosen`."""
-    numbers = {}
-    for parameter in HYPERPARAMETERS:
-        if not parameter.searches:
-            continue
-        search = next((r for r in parameter.searches if r.applies(chosen) and r.key in space), None)
-        if search is None:
-            fallback = parameter.searches[0].value_otherwise
-            numbers[parameter.name] = parameter.default if fallback is None else fallback
-            continue
-        low, high = space[search.key]
-        if search.off_when_zero and high == 0:
-            numbers[parameter.name] = parameter.type(0)
-        elif parameter.type is int:
-            numbers[parameter.name] = _int(trial, search.key, [low, high], log=search.log and low > 0)
-        else:
-            numbers[parameter.name] = _float(trial, search.key, [low, high], log=search.log and low > 0)
-    return numbers

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import io
+import random
 import zipfile
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, ImageDraw
 
 COLOURS = [(220, 40, 40), (40, 160, 60), (40, 80, 220), (230, 200, 40), (160, 60, 200), (30, 190, 200)]
 
@@ -21,6 +22,37 @@ def image_bytes(fmt: str = "PNG", size: tuple[int, int] = (24, 16), colour=(200,
     out = io.BytesIO()
     image.save(out, fmt, **save_args)
     return out.getvalue()
+
+
+def distinct_image(rng: random.Random, size: int = 48) -> Image.Image:
+    """An image unlike the others `rng` makes: random shapes in random colours over a noise texture.
+
+    The shapes are smaller than the frame, so each image has edges (a frame of one colour and
+    noise alone has nothing to tell it from another of that colour, for a person or a hash).
+    """
+    image = Image.new("RGB", (size, size), tuple(rng.randrange(256) for _ in range(3)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(rng.randint(2, 5)):
+        x, y = rng.uniform(-size / 5, size * 0.8), rng.uniform(-size / 5, size * 0.8)
+        box = [x, y, x + rng.uniform(size / 5, size * 0.6), y + rng.uniform(size / 5, size * 0.6)]
+        shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
+        shape(box, fill=tuple(rng.randrange(256) for _ in range(3)))
+    noise = Image.frombytes("RGB", (size, size), rng.randbytes(size * size * 3))
+    return Image.blend(image, noise, rng.uniform(0.1, 0.3))
+
+
+def encoded(image: Image.Image, fmt: str = "PNG", **save_args) -> bytes:
+    """The bytes of `image` saved as `fmt`."""
+    out = io.BytesIO()
+    image.save(out, fmt, **save_args)
+    return out.getvalue()
+
+
+def cropped(image: Image.Image, fraction: float = 0.05) -> Image.Image:
+    """`image` with `fraction` of its width and height cut away, half on each side."""
+    width, height = image.size
+    dx, dy = max(1, round(width * fraction / 2)), max(1, round(height * fraction / 2))
+    return image.crop((dx, dy, width - dx, height - dy))
 
 
 def write_zip(path: Path, entries: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> Path:

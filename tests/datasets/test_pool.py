@@ -8,6 +8,7 @@ from platform_web.datasets.models import Dataset
 from tests.datasets.builders import class_folders, image_bytes
 from tests.datasets.conftest import manifest_of
 from worker.ingest import job
+from worker.ingest.fingerprints import Fingerprint
 from worker.ingest.image_checks import ImageChecker
 
 pytestmark = [pytest.mark.django_db]
@@ -48,4 +49,6 @@ def test_the_pool_starts_inside_a_daemonic_process_like_a_celery_worker(tmp_path
     daemon.join(60)  # the results are tiny: the queue's pipe never blocks the child's exit
     assert daemon.exitcode == 0
     found = results.get(timeout=5)
-    assert found[0] == (24, 16) and "cannot identify image file" in found[1]
+    width, height, fingerprint = found[0]  # the size and the duplicate-search fingerprint of the one decode
+    assert (width, height) == (24, 16) and isinstance(fingerprint, Fingerprint)
+    assert "cannot identify image file" in found[1]

@@ -9,7 +9,8 @@ import pytest
 
 from platform_web.studies.models import EpochMetric, Study, Trial
 from platform_web.studies.portfolio import portfolio_entries
-from platform_web.studies.space import build_space, default_form_values, suggest_config
+from platform_web.studies.space import build_space, default_form_values
+from platform_web.studies.trial_draw import suggest_config
 from tests.studies.factories import ARCHITECTURES, make_ready_dataset, tiny_space
 from worker.studies import budget
 from worker.studies.pruning import make_pruner, schedule_points

@@ -7,7 +7,8 @@ import pytest
 from django.urls import reverse
 
 from platform_web.studies.models import Study
-from platform_web.studies.space import default_class_weighting, space_summary, suggest_config
+from platform_web.studies.space import default_class_weighting, space_summary
+from platform_web.studies.trial_draw import suggest_config
 from tests.studies.factories import make_ready_dataset, tiny_space
 from tests.studies.test_form_and_pages import form_data
 
@@ -45,9 +46,9 @@ def test_the_form_proposes_balanced_weighting_for_an_imbalanced_dataset_and_says
 def test_the_choice_is_stored_and_left_out_means_the_datasets_default(alice_client, user, enqueued):
     dataset = imbalanced(user, {"cat": 40, "dog": 4})
     url = reverse("studies:new", kwargs={"dataset_id": dataset.pk})
-    assert alice_client.post(url, form_data(class_weighting="none")).status_code == 302
-    assert alice_client.post(url, form_data()).status_code == 302  # an API-style post without the field
-    off, default = Study.objects.order_by("pk")
+    assert alice_client.post(url, form_data(name="off", class_weighting="none")).status_code == 302
+    assert alice_client.post(url, form_data(name="default")).status_code == 302  # a post without the field
+    off, default = Study.objects.get(name="off"), Study.objects.get(name="default")
     assert off.space["class_weighting"] == "none" and default.space["class_weighting"] == "balanced"
     page = alice_client.get(reverse("studies:detail", kwargs={"study_id": default.pk})).content.decode()
     assert "<dt>class weighting</dt><dd>Balanced</dd>" in page

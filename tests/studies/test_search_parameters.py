@@ -11,7 +11,7 @@ import optuna
 import pytest
 from django.urls import reverse
 
-from platform_web.studies import forms, space
+from platform_web.studies import forms, space, trial_draw
 from platform_web.studies.models import Study
 from tests.studies.factories import ARCHITECTURES, space_values
 from tests.studies.test_form_and_pages import form_data
@@ -30,10 +30,11 @@ DROPOUT = Hyperparameter(
 def with_dropout(monkeypatch):
     declared = (*hyperparameters.HYPERPARAMETERS, DROPOUT)
     ranges = (*hyperparameters.SEARCH_RANGES, (DROPOUT, DROPOUT.searches[0]))
-    for module in (hyperparameters, space, forms):
+    for module in (hyperparameters, space, trial_draw, forms):
         if hasattr(module, "HYPERPARAMETERS"):
             monkeypatch.setattr(module, "HYPERPARAMETERS", declared)
-        monkeypatch.setattr(module, "SEARCH_RANGES", ranges)
+        if hasattr(module, "SEARCH_RANGES"):
+            monkeypatch.setattr(module, "SEARCH_RANGES", ranges)
     monkeypatch.setattr(hyperparameters, "BY_NAME", {p.name: p for p in declared})
 
 
@@ -59,7 +60,7 @@ def test_a_declared_number_reaches_the_form_the_space_the_trials_and_the_pages(w
     drawn = []
     for _ in range(20):
         trial = optuna_study.ask()
-        params, config = space.suggest_config(trial, study.space, seed=0)
+        params, config = trial_draw.suggest_config(trial, study.space, seed=0)
         optuna_study.tell(trial, 0.5)
         assert params["dropout"] == config["dropout"]
         drawn.append(config["dropout"])
@@ -79,5 +80,5 @@ def test_a_range_that_applies_only_to_sgd_is_not_checked_without_sgd():
     assert form.is_valid(), form.errors
     space_built = space.build_space(form.cleaned_data, ARCHITECTURES)
     trial = optuna.create_study().ask()
-    params, _ = space.suggest_config(trial, space_built, seed=0)
+    params, _ = trial_draw.suggest_config(trial, space_built, seed=0)
     assert "learning_rate_sgd" not in trial.params and 1e-3 <= params["learning_rate"] <= 1e-2

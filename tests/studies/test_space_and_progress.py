@@ -11,7 +11,7 @@ from django.db import connections
 
 from platform_web.studies import progress, storage
 from platform_web.studies.models import EpochMetric, Study, Trial
-from platform_web.studies.space import suggest_config
+from platform_web.studies.trial_draw import suggest_config
 from tests.studies.factories import tiny_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

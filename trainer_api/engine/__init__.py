@@ -36,6 +36,12 @@ _EXPORTS = {
     "SpeedReport": "speed",
     "measure_speed": "speed",
     "run_trial": "trial",
+    "available_weights": "weights",
+    "check_weights": "weights",
+    "find_weights": "weights",
+    "hub_checkpoints_dir": "weights",
+    "import_weights": "weights",
+    "missing_weights_message": "weights",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -13,6 +13,7 @@ import torch
 import torchvision
 from torch import nn
 
+from . import weights
 from .catalog import (  # noqa: F401 - re-exported: the engine's callers read the catalog from here too
     ARCHITECTURES,
     IMAGENET_MEAN,
@@ -26,59 +27,44 @@ from .errors import ConfigError
 from .snippet import CUSTOM_MODELS
 
 
-def weights_file(name: str, weights_dir: str | Path | None) -> Path | None:
-    """`<weights_dir>/<name>.pth` when it exists for a torchvision architecture, else None."""
-    if weights_dir is None or not get_spec(name).torchvision:
-        return None
-    path = Path(weights_dir) / f"{name}.pth"
-    return path if path.is_file() else None
-
-
 def build_model(
     name: str,
     num_classes: int,
     input_size: int,
     *,
     options: dict[str, int] | None = None,
+    pretrained: bool = False,
     weights_dir: str | Path | None = None,
-) -> tuple[nn.Module, bool]:
-    """A fresh model whose output layer has `num_classes` units; returns (model, pretrained).
+    download: bool = False,
+) -> tuple[nn.Module, Path | None]:
+    """A fresh model whose output layer has `num_classes` units; returns (model, the weights file it started from).
 
     `options` are the width/depth of the architectures that have them (`architecture_options`).
 
-    A torchvision architecture starts from `<weights_dir>/<name>.pth` (an ImageNet state_dict)
-    when that file exists, with only its last layer replaced; nothing is ever downloaded.
+    With `pretrained` a torchvision architecture starts from its weights file (`weights.find_weights`:
+    `<weights_dir>/<name>.pth`, or torchvision's cache), all but its last layer, which starts fresh;
+    ConfigError says how to add weights when there are none. Nothing is downloaded unless `download`.
+    Without `pretrained` every model starts from random weights, whatever files exist.
     """
     check_input_size(name, input_size)
     if num_classes < 2:
         raise ConfigError(f"A classifier needs at least two classes, got {num_classes}")
     spec = get_spec(name)
     if not spec.torchvision:
-        return CUSTOM_MODELS[name](num_classes, input_size, **(options or {})), False
+        if pretrained:
+            raise ConfigError(weights.missing_weights_message(name, weights_dir))
+        return CUSTOM_MODELS[name](num_classes, input_size, **(options or {})), None
     builder: Callable[..., nn.Module] = getattr(torchvision.models, name)
-    path = weights_file(name, weights_dir)
+    model = builder(weights=None, num_classes=num_classes)
+    if not pretrained:
+        return model, None
+    path = weights.find_weights(name, weights_dir)
+    if path is None and download:
+        path = weights.download_weights(name)
     if path is None:
-        return builder(weights=None, num_classes=num_classes), False
-    model = builder(weights=None)
-    try:
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    except (RuntimeError, OSError, ValueError) as e:
-        raise ConfigError(f"The weights file {path} does not fit {name}: {e}") from e
-    parent, last = _locate(model, spec.head)
-    old = getattr(parent, last) if isinstance(last, str) else parent[last]
-    new = nn.Linear(old.in_features, num_classes)
-    if isinstance(last, str):
-        setattr(parent, last, new)
-    else:
-        parent[last] = new
-    return model, True
-
-
-def _locate(model: nn.Module, head: tuple[str | int, ...]) -> tuple[nn.Module, str | int]:
-    parent = model
-    for step in head[:-1]:
-        parent = getattr(parent, step) if isinstance(step, str) else parent[step]
-    return parent, head[-1]
+        raise ConfigError(weights.missing_weights_message(name, weights_dir))
+    weights.load_backbone(model, name, weights.read_state_dict(path), path)
+    return model, path
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -13,6 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from .config import TrialConfig, TrialResult
+from .errors import ConfigError
+
 CHECKPOINT_FORMAT = 1
 
 
@@ -107,3 +110,17 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
 def cpu_copy(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """A detached, contiguous CPU copy of a state_dict (safe to keep while training goes on)."""
     return {key: value.detach().to("cpu", copy=True).contiguous() for key, value in state_dict.items()}
+
+
+def stored_result(work_dir: Path, config: TrialConfig) -> TrialResult | None:
+    """The result of a trial that already ended in `work_dir` with this config, if any."""
+    path = work_dir / "result.json"
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not config.same_as(stored.get("config")):
+        raise ConfigError(
+            f"{work_dir} holds a finished trial with a different configuration; use a new work folder for a new trial"
+        )
+    return TrialResult.from_dict(stored["result"])

@@ -20,6 +20,10 @@ class TrialConfig:
     The fields, their defaults and allowed values are declared in hyperparameters.py (a
     test keeps this class and that table the same).
 
+    `pretrained`: start from the architecture's ImageNet weights (torchvision networks only; the
+    weights file must exist where `weights.find_weights` looks, else `run_trial` raises ConfigError)
+    and normalise with ImageNet's mean/std. `freeze_epochs` (pretrained only): the first epochs
+    train only the last layer.
     `width`, `depth`: the architecture's own size settings (small_resnet, bn_cnn; 0 = its
     default; other architectures have none and need 0).
     `scheduler`: "onecycle" (a linear rise from 1/25 of the rate over the first quarter of
@@ -34,6 +38,8 @@ class TrialConfig:
     """
 
     architecture: str = "simple_cnn"
+    pretrained: bool = False
+    freeze_epochs: int = 0
     width: int = 0
     depth: int = 0
     input_size: int = 32
@@ -62,6 +68,13 @@ class TrialConfig:
         if self.input_size < spec.min_input_size:
             raise ConfigError(f"{self.architecture} needs input size >= {spec.min_input_size}, got {self.input_size}")
         architecture_options(self.architecture, self.width, self.depth, self.input_size)
+        if self.pretrained and not spec.torchvision:
+            torchvision_names = ", ".join(name for name, other in ARCHITECTURES.items() if other.torchvision)
+            raise ConfigError(
+                f"{self.architecture} has no pretrained weights; only {torchvision_names} can start pretrained"
+            )
+        if self.freeze_epochs and not self.pretrained:
+            raise ConfigError("freeze_epochs needs pretrained=true: only pretrained layers are worth freezing")
         if self.warmup_epochs >= self.epochs and self.warmup_epochs > 0:
             raise ConfigError(f"warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({self.epochs})")
 
@@ -77,6 +90,19 @@ class TrialConfig:
     def to_dict(self) -> dict[str, Any]:
         """The configuration as a plain JSON-ready dict."""
         return dataclasses.asdict(self)
+
+    def same_as(self, stored: Any) -> bool:
+        """Whether a stored configuration (a checkpoint's, a result's) is this one.
+
+        A setting added since it was written takes its default, so a trial stored by an
+        earlier version still resumes; an unknown or invalid setting makes it another trial.
+        """
+        if not isinstance(stored, dict):
+            return False
+        try:
+            return TrialConfig.from_dict(stored) == self
+        except (ConfigError, TypeError):
+            return False
 
 
 @dataclass(frozen=True)

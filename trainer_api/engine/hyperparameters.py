@@ -34,7 +34,8 @@ class SearchRange:
     (`<key>_min`, `<key>_max`). `upper_only`: the form asks only "up to" and the range
     starts at the parameter's `low`. `off_when_zero`: "0 to 0" turns the setting off
     (searched on a log scale otherwise, so it cannot start at 0). `when`: drawn only
-    while another setting has one of these values; `value_otherwise` applies then.
+    while another setting has one of these values, `(setting, values)`, or while each of
+    several do, `((setting, values), ...)`; `value_otherwise` applies otherwise.
     `too_high`: why values above `form_high` are refused.
     """
 
@@ -49,15 +50,22 @@ class SearchRange:
     too_high: str = ""
     upper_only: bool = False
     off_when_zero: bool = False
-    when: tuple[str, tuple] | None = None
+    when: tuple | None = None
     value_otherwise: Any = None
+
+    @property
+    def conditions(self) -> tuple[tuple[str, tuple], ...]:
+        """`when` as ((setting, allowed values), ...); () for a range that always applies."""
+        if self.when is None:
+            return ()
+        return (self.when,) if isinstance(self.when[0], str) else tuple(self.when)
 
     def default_for(self, on_gpu: bool) -> tuple[float, float]:
         return self.gpu_default if on_gpu and self.gpu_default else self.default
 
     def applies(self, chosen: dict) -> bool:
         """Whether this range is drawn from, given the settings chosen so far."""
-        return self.when is None or chosen.get(self.when[0]) in self.when[1]
+        return all(chosen.get(setting, False) in values for setting, values in self.conditions)
 
 
 @dataclass(frozen=True)
@@ -112,6 +120,35 @@ CLASS_WEIGHTINGS = ("none", "balanced")
 
 HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
     Hyperparameter("architecture", str, "simple_cnn", "the network (engine/catalog.py)"),
+    Hyperparameter(
+        "pretrained",
+        bool,
+        False,
+        help="start from the architecture's ImageNet weights (torchvision networks with weights on the service)",
+    ),
+    Hyperparameter(
+        "freeze_epochs",
+        int,
+        0,
+        help="pretrained only: epochs at the start that train only the last layer, the rest frozen",
+        low=0,
+        high=10000,
+        table="frozen",
+        searches=(
+            SearchRange(
+                "freeze_epochs",
+                "Frozen-backbone epochs up to",
+                (0, 2),
+                form_low=0,
+                form_high=20,
+                upper_only=True,
+                when=("pretrained", (True,)),
+                value_otherwise=0,
+                help="A pretrained network first trains only its new last layer for this many epochs, so the "
+                "random layer does not disturb the pretrained ones. 0 trains every layer from the start.",
+            ),
+        ),
+    ),  # fmt: skip
     Hyperparameter("width", int, 0, "small_resnet / bn_cnn channels (0 = the architecture's default)", 0, 4096),
     Hyperparameter("depth", int, 0, "small_resnet / bn_cnn blocks (0 = the architecture's default)", 0, 64),
     Hyperparameter("input_size", int, 32, "square side the images are resized to", 1, 2048),
@@ -135,7 +172,7 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
                 log=True,
                 form_high=10,
                 too_high="always diverges",
-                when=("optimizer", ADAM_FAMILY),
+                when=(("optimizer", ADAM_FAMILY), ("pretrained", (False,))),
                 help="Searched on a log scale. Around 1e-3 suits Adam; too high and training diverges.",
             ),
             SearchRange(
@@ -145,8 +182,29 @@ HYPERPARAMETERS: tuple[Hyperparameter, ...] = (
                 log=True,
                 form_high=10,
                 too_high="always diverges",
-                when=("optimizer", ("sgd",)),
+                when=(("optimizer", ("sgd",)), ("pretrained", (False,))),
                 help="SGD needs larger steps, around 1e-2 to 1e-1.",
+            ),
+            SearchRange(
+                "learning_rate_pretrained",
+                "Learning rate (Adam, AdamW, pretrained)",
+                (1e-4, 3e-3),
+                log=True,
+                form_high=10,
+                too_high="always diverges",
+                when=(("optimizer", ADAM_FAMILY), ("pretrained", (True,))),
+                help="Fine-tuning pretrained weights takes smaller steps than training from scratch, "
+                "so as not to wipe out what they learnt.",
+            ),
+            SearchRange(
+                "learning_rate_sgd_pretrained",
+                "Learning rate (SGD, pretrained)",
+                (1e-3, 3e-2),
+                log=True,
+                form_high=10,
+                too_high="always diverges",
+                when=(("optimizer", ("sgd",)), ("pretrained", (True,))),
+                help="SGD's steps when fine-tuning pretrained weights.",
             ),
         ),
     ),  # fmt: skip
@@ -262,9 +320,13 @@ def markdown_table() -> str:
         fields = f"`{search.key}_max`" if search.upper_only else f"`{search.key}_min`, `{search.key}_max`"
         default = f"up to {search.default[1]:g}" if search.upper_only else span(search.default)
         gpu = span(search.gpu_default) if search.gpu_default else "same"
-        when = f"{search.when[0]} is {' or '.join(str(v).lower() for v in search.when[1])}" if search.when else "always"
+        when = " and ".join(
+            f"{setting} is {' or '.join(str(v).lower() for v in values)}" for setting, values in search.conditions
+        )
         scale = "log" if search.log else "linear"
-        lines.append(f"| `{parameter.name}` | {fields} | {default} | {gpu} | {scale} | {when} | {search.help} |")
+        lines.append(
+            f"| `{parameter.name}` | {fields} | {default} | {gpu} | {scale} | {when or 'always'} | {search.help} |"
+        )
     return "\n".join(lines) + "\n"
 
 

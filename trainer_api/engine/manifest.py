@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from .errors import DatasetError
-from .splits import stratified_split
+from .splits import grouped_split, stratified_split
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -21,9 +21,15 @@ VALIDATION_FRACTION = 0.2
 SPLIT_SEED = 0
 
 
-def generated_split(labels: list[int]) -> list[str]:
-    """ "train"/"val" for each label: the split of a dataset that came without one (stratified, seeded)."""
-    return stratified_split(labels, VALIDATION_FRACTION, seed=SPLIT_SEED)
+def generated_split(labels: list[int], groups: list[int] | None = None) -> list[str]:
+    """ "train"/"val" for each label: the split of a dataset that came without one (stratified, seeded).
+
+    With `groups` (one id per image; images with one id are copies of one another), each
+    group lands wholly on one side (`splits.grouped_split`).
+    """
+    if groups is None:
+        return stratified_split(labels, VALIDATION_FRACTION, seed=SPLIT_SEED)
+    return grouped_split(labels, groups, VALIDATION_FRACTION, seed=SPLIT_SEED)
 
 
 def write_manifest(folder: str | Path, *, content_hash: str, classes: list[str], split_source: str,

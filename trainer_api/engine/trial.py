@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,9 +22,11 @@ from .checkpoint import (
     rng_states,
     save_checkpoint,
     seed_everything,
+    sha256_file,
+    stored_result,
 )
 from .config import EpochReport, TrialConfig, TrialResult
-from .devices import ComputePlan, compute_plan, cpu_threads, resolve_device
+from .devices import ComputePlan, compute_plan, cpu_threads, resolve_device, torch_threads
 from .errors import ConfigError, DatasetError
 from .loop import (
     TrainingState,
@@ -38,6 +38,7 @@ from .loop import (
     training_loss,
 )
 from .optim import build_optimizer, build_scheduler
+from .weights import freeze_backbone
 
 CHANCE_MARGIN = 0.01
 # An epoch whose mean training loss exceeds this many times ln(classes) has blown up.
@@ -70,6 +71,7 @@ def run_trial(
     should_stop: Callable[[], bool] | None = None,
     *,
     weights_dir: str | Path | None = None,
+    download_weights: bool = False,
     num_threads: int | None = None,
 ) -> TrialResult:
     """Train one trial and save its best epoch's model; see trainer_api/README.md for the contract.
@@ -77,19 +79,20 @@ def run_trial(
     Resumes from `work_dir/checkpoint.pt` when present (same config and dataset, else
     ConfigError); returns the stored result at once when the trial already ended. Raises
     ConfigError / DatasetError for settings or data it cannot use; the four statuses are
-    completed, early_stopped, cancelled (resumable) and diverged.
+    completed, early_stopped, cancelled (resumable) and diverged. A `pretrained` config starts from
+    `weights.find_weights(weights_dir)` (downloaded only with `download_weights`), else ConfigError.
     """
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    finished = _stored_result(work_dir, config)
+    finished = stored_result(work_dir, config)
     if finished is not None:
         return finished
     plan = compute_plan(resolve_device(device))
-    with _torch_threads(cpu_threads(num_threads)):
+    with torch_threads(cpu_threads(num_threads)):
         if plan.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         data = prepare_dataset(dataset_dir, cache_dir, config.input_size)
-        return _Trial(config, data, plan, work_dir, weights_dir).run(
+        return _Trial(config, data, plan, work_dir, (weights_dir, download_weights)).run(
             on_epoch or (lambda report: None), should_stop or (lambda: False)
         )
 
@@ -103,7 +106,7 @@ class _Trial:
     """
 
     def __init__(
-        self, config: TrialConfig, data: DatasetTensors, plan: ComputePlan, work_dir: Path, weights_dir
+        self, config: TrialConfig, data: DatasetTensors, plan: ComputePlan, work_dir: Path, weights: tuple
     ) -> None:
         self.config, self.data, self.plan, self.work_dir = config, data, plan, work_dir
         n_train = len(data.train_index)
@@ -117,10 +120,11 @@ class _Trial:
             )
         generator = seed_everything(config.seed)  # before building the model: its init draws from torch's RNG
         self.options = architecture_options(config.architecture, config.width, config.depth)
-        self.model, self.pretrained = build_model(
-            config.architecture, len(data.classes), config.input_size, options=self.options, weights_dir=weights_dir
-        )
-        self.mean, self.std = (IMAGENET_MEAN, IMAGENET_STD) if self.pretrained else (data.mean, data.std)
+        self.model, self.weights_file = build_model(
+            config.architecture, len(data.classes), config.input_size, options=self.options,
+            pretrained=config.pretrained, weights_dir=weights[0], download=weights[1],
+        )  # fmt: skip
+        self.mean, self.std = (IMAGENET_MEAN, IMAGENET_STD) if config.pretrained else (data.mean, data.std)
         layout = torch.channels_last if plan.channels_last else torch.preserve_format
         self.model.to(plan.device, memory_format=layout)
         optimizer = build_optimizer(self.model, config)
@@ -178,6 +182,8 @@ class _Trial:
 
     def _epoch(self, epoch: int, should_stop: Callable[[], bool]) -> EpochReport:
         config, data = self.config, self.data
+        if config.pretrained:  # the first freeze_epochs epochs train only the new last layer
+            freeze_backbone(self.model, config.architecture, frozen=epoch <= config.freeze_epochs)
         train = train_one_epoch(
             self.model,
             self.feeder,
@@ -277,7 +283,7 @@ class _Trial:
         checkpoint = load_checkpoint(self.work_dir / "checkpoint.pt")
         if checkpoint is None:
             return None
-        if checkpoint["config"] != self.config.to_dict() or checkpoint["dataset_hash"] != self.data.content_hash:
+        if not self.config.same_as(checkpoint["config"]) or checkpoint["dataset_hash"] != self.data.content_hash:
             raise ConfigError(
                 f"{self.work_dir} holds the checkpoint of a different trial configuration or dataset; "
                 "use a new work folder for a new trial"
@@ -319,8 +325,10 @@ class _Trial:
                 "class_names": self.data.classes,
                 "train_images": len(self.data.train_index),
                 "val_images": len(self.data.val_index),
-                "pretrained": self.pretrained,
+                "pretrained": self.config.pretrained,
                 "class_weights": class_weights_of(self.state.criterion),
+                "weights_file": str(self.weights_file) if self.weights_file else None,
+                "weights_sha256": sha256_file(self.weights_file) if self.weights_file else None,
                 "mean": list(self.mean),
                 "std": list(self.std),
                 "resumed_after_epoch": self.progress.epoch,
@@ -359,7 +367,7 @@ class _Trial:
                 epoch=progress.best_epoch,
                 val_accuracy=progress.best_accuracy,
                 val_loss=progress.best_loss_at_best,
-                pretrained=self.pretrained,
+                pretrained=config.pretrained,
                 dataset_hash=self.data.content_hash,
             )
             for key, value in write_model_files(self.work_dir, progress.best_state, metadata).items():
@@ -374,27 +382,3 @@ class _Trial:
         else:
             result_path.unlink(missing_ok=True)
         return result
-
-
-def _stored_result(work_dir: Path, config: TrialConfig) -> TrialResult | None:
-    """The result of a trial that already ended in `work_dir` with this config, if any."""
-    path = work_dir / "result.json"
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if stored.get("config") != config.to_dict():
-        raise ConfigError(
-            f"{work_dir} holds a finished trial with a different configuration; use a new work folder for a new trial"
-        )
-    return TrialResult.from_dict(stored["result"])
-
-
-@contextlib.contextmanager
-def _torch_threads(count: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

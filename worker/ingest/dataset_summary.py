@@ -18,6 +18,9 @@ from platform_web.datasets.balance import training_imbalance
 from platform_web.datasets.errors import IngestionError
 from trainer_api.engine.images import UnreadableImage, open_rgb
 from trainer_api.engine.manifest import generated_split, write_manifest
+from worker.ingest.duplicate_report import describe
+from worker.ingest.duplicates import find_copies
+from worker.ingest.fingerprints import Fingerprint
 from worker.ingest.layouts import LayoutPlan, check_same_classes
 
 THUMBS_PER_CLASS = 6
@@ -36,6 +39,7 @@ class Item:
     width: int
     height: int
     digest: bytes  # SHA-256 of the file's bytes
+    fingerprint: Fingerprint  # made while decoding, for the duplicate search
 
 
 @dataclass
@@ -52,6 +56,7 @@ class IngestResult:
     content_hash: str
     thumbnails: dict[str, list[str]]
     warnings: list[dict] = field(default_factory=list)
+    duplicates: dict = field(default_factory=dict)  # duplicate_report.describe, with thumbnails
 
 
 def summarise(
@@ -68,13 +73,16 @@ def summarise(
     _check_counts(items, planned_classes, warnings)
     classes = planned_classes
     index = {name: i for i, name in enumerate(classes)}
+    on_progress(start, "Looking for duplicate images")
+    copies = find_copies([item.digest for item in items], [item.fingerprint for item in items])
     if plan.split_source == "given":
         check_same_classes(
             {i.class_name for i in items if i.split == "train"}, {i.class_name for i in items if i.split == "val"}
         )
         splits = [item.split for item in items]
-    else:
-        splits = generated_split([index[item.class_name] for item in items])
+    else:  # copies of one image stay on one side
+        splits = generated_split([index[item.class_name] for item in items], copies.groups.tolist())
+    duplicates = describe(copies, [i.path for i in items], [i.class_name for i in items], splits)
 
     class_counts = {name: {"train": 0, "val": 0} for name in classes}
     for item, split in zip(items, splits, strict=True):
@@ -83,6 +91,7 @@ def summarise(
 
     on_progress(start + (1 - start) * 0.3, "Making thumbnails")
     thumbnails = _write_thumbnails(items, classes, work_dir, warnings)
+    _write_duplicate_thumbnails(duplicates, items, work_dir, warnings)
     on_progress(start + (1 - start) * 0.8, "Writing the manifest")
     content_hash = _content_hash(items)
     write_manifest(
@@ -102,6 +111,7 @@ def summarise(
         content_hash=content_hash,
         thumbnails=thumbnails,
         warnings=_cap(warnings),
+        duplicates=duplicates,
     )
 
 
@@ -163,14 +173,32 @@ def _write_thumbnails(items: list[Item], classes: list[str], work_dir: Path, war
     for label, name in enumerate(classes):
         for item in chosen[name]:
             file_name = f"{label}_{len(thumbnails[name])}.jpg"
-            try:
-                with open_rgb(work_dir / item.path) as image:
-                    ImageOps.fit(image, (THUMB_SIZE, THUMB_SIZE)).save(thumbs_dir / file_name, "JPEG", quality=85)
-            except (UnreadableImage, OSError) as e:  # decoded a moment ago; only a full disk gets here
-                warnings.append({"path": item.path, "message": f"no thumbnail ({e})"})
-                continue
-            thumbnails[name].append(file_name)
+            if _write_thumbnail(work_dir, item.path, file_name, warnings):
+                thumbnails[name].append(file_name)
     return thumbnails
+
+
+def _write_duplicate_thumbnails(duplicates: dict, items: list[Item], work_dir: Path, warnings: list[dict]) -> None:
+    """Thumbnails of the listed copies, `d<group>_<n>.jpg`, named in place of each member's index.
+
+    These images are decoded again (at most MAX_GROUPS_LISTED x MEMBERS_SHOWN), like the class
+    thumbnails; the duplicate search itself only reads the fingerprints made by the first decode.
+    """
+    for number, group in enumerate(duplicates["listed"]):
+        for n, member in enumerate(group["members"]):
+            file_name = f"d{number}_{n}.jpg"
+            written = _write_thumbnail(work_dir, items[member.pop("index")].path, file_name, warnings)
+            member["thumb"] = file_name if written else ""
+
+
+def _write_thumbnail(work_dir: Path, path: str, file_name: str, warnings: list[dict]) -> bool:
+    try:
+        with open_rgb(work_dir / path) as image:
+            ImageOps.fit(image, (THUMB_SIZE, THUMB_SIZE)).save(work_dir / "thumbs" / file_name, "JPEG", quality=85)
+    except (UnreadableImage, OSError) as e:  # decoded a moment ago; only a full disk gets here
+        warnings.append({"path": path, "message": f"no thumbnail ({e})"})
+        return False
+    return True
 
 
 def _content_hash(items: list[Item]) -> str:

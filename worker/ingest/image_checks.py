@@ -15,18 +15,20 @@ from PIL import Image
 
 from platform_web.datasets.errors import IngestionError
 from trainer_api.engine.images import open_rgb
+from worker.ingest.fingerprints import Fingerprint, fingerprint
 
-# (width, height) after EXIF orientation, or the reason the file is unusable.
-CheckResult = tuple[int, int] | str
+# (width, height) after EXIF orientation and the fingerprint, or the reason the file is unusable.
+CheckResult = tuple[int, int, Fingerprint] | str
 
 
 def check_images(paths: list[str], max_pixels: int) -> list[CheckResult]:
-    """Fully decode each file the way training will (`open_rgb`); report its size or why it failed."""
+    """Fully decode each file the way training will (`open_rgb`); report its size and fingerprint
+    (for the duplicate search, from this one decode), or why it failed."""
     results: list[CheckResult] = []
     for path in paths:
         try:
             with open_rgb(path, max_pixels=max_pixels) as image:
-                results.append(image.size)
+                results.append((*image.size, fingerprint(image)))
         except Exception as e:  # noqa: BLE001 - UnreadableImage, or a decoder broken by a malformed file
             results.append(_reason(e, path))
     return results

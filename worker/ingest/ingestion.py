@@ -161,5 +161,5 @@ def _accept(
         warnings.append({"path": candidate.entry, "message": message})
         os.unlink(target)
         return None
-    width, height = result
-    return Item(candidate.path, candidate.class_name, candidate.split, width, height, digest)
+    width, height, fingerprint = result
+    return Item(candidate.path, candidate.class_name, candidate.split, width, height, digest, fingerprint)

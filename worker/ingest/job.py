@@ -76,6 +76,7 @@ def ingest_dataset(*, dataset_id, config: IngestSettings | None = None) -> str:
             "content_hash": result.content_hash,
             "thumbnails": result.thumbnails,
             "warnings": result.warnings,
+            "duplicates": result.duplicates,
         }
         if not services.finish_ingestion(dataset_id, Dataset.Status.READY, **fields):
             raise DatasetGone()

@@ -37,7 +37,6 @@ from platform_web.studies import conf, progress, records
 from platform_web.studies.models import Study, Trial
 from platform_web.studies.recovery import enqueue_retry
 from platform_web.studies.serializers import finite
-from platform_web.studies.space import set_epochs, suggest_config
 from platform_web.studies.trainer_client import (
     TrainerBusy,
     TrainerClient,
@@ -47,6 +46,7 @@ from platform_web.studies.trainer_client import (
     UnknownTrainerTrial,
     dataset_path_for,
 )
+from platform_web.studies.trial_draw import set_epochs, suggest_config
 from trainer_api.schemas import EpochEvent, FinishedEvent, TrialStatus
 from worker.studies import budget
 from worker.studies.pruning import schedule_points

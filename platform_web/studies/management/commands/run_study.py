@@ -23,7 +23,7 @@ from platform_web.core import formatting
 from platform_web.datasets import services as dataset_services
 from platform_web.datasets.errors import UploadRejected
 from platform_web.datasets.models import Dataset
-from platform_web.studies import selectors, services
+from platform_web.studies import pretrained, selectors, services
 from platform_web.studies.forms import StudyForm
 from platform_web.studies.models import Study
 from platform_web.studies.progress import progress_payload
@@ -105,6 +105,8 @@ class Command(BaseCommand):
             sizes = [a["min_input_size"] for a in architectures if a["name"] in options["arch"]]
             if sizes and max(sizes) > max(values["input_sizes"]):
                 values["input_sizes"] = [max(sizes)]
+            if not set(options["arch"]) & set(pretrained.with_weights(architectures)):
+                values["pretrained"] = "off"  # (the default fine-tunes a network with weights; none was asked for)
         if options["trials"] or options["timeout"]:
             values["n_trials"] = options["trials"]
             values["timeout_minutes"] = math.ceil(options["timeout"] / 60) if options["timeout"] else None
