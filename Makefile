@@ -72,6 +72,7 @@ bench: install
 	$(BIN)/python bench/live.py
 	$(BIN)/python bench/study.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/imbalance.py
 
 clean:
 	rm -rf var staticfiles node_modules static/vendor

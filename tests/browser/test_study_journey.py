@@ -1,8 +1,10 @@
 """The whole journey in a real Chromium on the real platform (daphne + Celery worker + training service).
 
-Sign up, upload a generated zip, watch ingestion, start a small study, see the
-charts gain points and the time left change without a reload, cancel, see the
-state change, download the best `.pth` and load it in plain PyTorch.
+Sign up, press "Try a sample dataset" on the empty dataset list (the generated
+shapes go through the normal ingestion path), watch ingestion, start a small
+study, see the charts gain points and the time left change without a reload,
+cancel, see the state change, download the best `.pth` and load it in plain
+PyTorch. Uploading a zip from the browser has its own tests (test_upload.py).
 Screenshots of the dataset page and of the study page mid-run go to test-artifacts/.
 """
 
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.datasets.builders import dataset_zip
+from platform_web.datasets.sample import CLASSES as SAMPLE_CLASSES
 from tests.screenshots import snap
 from trainer_api.engine import load_model
 
@@ -24,7 +26,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]  # fmt: skip
-# Small and slow enough to watch: batch 16 at 64 px, 3 to 4 epochs a trial, more trials than we wait for.
+# Small and slow enough to watch: batch 16 at 32 px, 3 to 4 epochs a trial, more trials than we wait for.
 SCROLL_TO_LIVE = "document.getElementById('study-live').getBoundingClientRect().top + window.scrollY - 70"
 STUDY_FORM = {"epochs_min": "3", "epochs_max": "4", "n_trials": "12", "parallel_trials": "1"}
 
@@ -47,7 +49,7 @@ def fill_study_form(page) -> None:
     """Narrow the suggested search space so trials last a few seconds each on this CPU."""
     page.fill("#id_name", "Journey search")
     for box in page.locator("input[name=input_sizes]").all():
-        box.set_checked(box.get_attribute("value") == "64")
+        box.set_checked(box.get_attribute("value") == "32")
     for box in page.locator("input[name=batch_sizes]").all():
         box.set_checked(box.get_attribute("value") == "16")
     for box in page.locator("input[name=architectures]").all():
@@ -57,7 +59,7 @@ def fill_study_form(page) -> None:
         page.fill(f"#id_{name}", value)
 
 
-def test_sign_up_upload_study_watch_cancel_download(chromium, running_platform, tmp_path):
+def test_sign_up_try_the_sample_study_watch_cancel_download(chromium, running_platform, tmp_path):
     torch.set_num_threads(1)
     ARTIFACTS.mkdir(exist_ok=True)
     # bypass_csp: wait_for_function's strings need eval (see tests/browser/conftest.py).
@@ -88,12 +90,8 @@ def journey(page, url: str, tmp_path: Path) -> None:
     page.click("form button[type=submit]")
     page.wait_for_url(f"{url}/datasets/")
 
-    # Upload a generated zip; the dataset page follows ingestion over its WebSocket.
-    archive = dataset_zip(tmp_path / "shapes.zip", classes=("circle", "square", "triangle"), per_class=60)
-    page.goto(f"{url}/datasets/upload/")
-    page.set_input_files("#id_file", str(archive))
-    page.fill("#id_name", "Shapes")
-    page.click("#upload-button")
+    # The empty list offers the sample; its page follows ingestion over its WebSocket.
+    page.click("#sample-button")
     page.wait_for_url(f"{url}/datasets/*-*/")
     dataset_url = page.url
     snap(page, ARTIFACTS / "journey-dataset-ingesting.png")
@@ -149,8 +147,8 @@ def journey(page, url: str, tmp_path: Path) -> None:
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     model, metadata = load_model(saved)
-    assert metadata["class_names"] == ["circle", "square", "triangle"]
+    assert metadata["class_names"] == sorted(SAMPLE_CLASSES)
     size = metadata["input_size"]
     with torch.no_grad():
-        assert model(torch.zeros(1, 3, size, size)).shape == (1, 3)
+        assert model(torch.zeros(1, 3, size, size)).shape == (1, len(SAMPLE_CLASSES))
     assert errors == []
