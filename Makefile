@@ -73,6 +73,7 @@ bench: install
 	$(BIN)/python bench/study.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/imbalance.py
+	$(BIN)/python bench/quantize.py
 
 clean:
 	rm -rf var staticfiles node_modules static/vendor

@@ -24,6 +24,7 @@ from platform_web.trained_models.files import (
 from trainer_api.engine.errors import EngineError
 from trainer_api.engine.evaluate import evaluate_model
 from trainer_api.engine.export import ExportCheckFailed, export_onnx, export_torchscript, validation_inputs
+from worker import int8_export
 
 # Validation images the exports are checked on (the check must pass within this tolerance).
 EXPORT_CHECK_IMAGES = 64
@@ -59,13 +60,17 @@ def run_job(trial_id: int, kind: str) -> str:
 
 
 def export_model(trial: Trial, kind: str) -> files.ModelFile:
-    """Export the trial's model to TorchScript or ONNX once, check it, cache it next to the `.pth`.
+    """Export the trial's model to TorchScript, ONNX or ONNX INT8 once, check it, cache it next to the `.pth`.
 
     The export is compared with the `.pth` on validation images and only kept
-    (offered for download) when every output agrees within EXPORT_TOLERANCE.
+    (offered for download) when every output agrees within EXPORT_TOLERANCE. INT8 is
+    made from the checked ONNX export and judged by its accuracy instead (`int8_export.py`).
     """
     if kind not in EXPORT_KINDS:
         raise ModelUnavailable(f"{kind} is not an export format.")
+    if kind == int8_export.KIND:
+        existing = export_file(trial, kind)
+        return existing if existing.available else int8_export.export_int8(trial, export_model(trial, "onnx"))
     source = model_path(trial)
     services.model_metadata(trial)  # an unreadable file stops here with a message
     folder = source.parent

@@ -35,5 +35,5 @@ def evaluate_model_task(trial_id: int) -> str:
 
 @app.task(name=background.EXPORT_TASK, acks_late=True, **_LIMITS)
 def export_model_task(trial_id: int, kind: str) -> str:
-    """Export trial `trial_id`'s model to `kind` (torchscript or onnx) and check it against the `.pth`."""
+    """Export trial `trial_id`'s model to `kind` (torchscript, onnx or onnx_int8) and check it."""
     return _run(trial_id, kind)

@@ -103,6 +103,8 @@ def progress_message(trial: Trial, kind: str) -> str:
         count = trial.study.dataset.val_count
         images = f"{count} validation image{'s' if count != 1 else ''}" if count else "the validation images"
         return f"Evaluating the model on {images}…"
+    if kind == "onnx_int8":
+        return "Quantising to INT8 and checking it on the validation split…"
     return f"Exporting to {FILE_KINDS[kind].label} and checking it…"
 
 

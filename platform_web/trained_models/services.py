@@ -21,6 +21,7 @@ from platform_web.trained_models import metrics, selectors
 from platform_web.trained_models.errors import ModelUnavailable
 from platform_web.trained_models.files import (
     EXPORT_KINDS,
+    INT8_MAX_ACCURACY_DROP,
     ModelFile,
     architecture_of,
     download_name,
@@ -182,6 +183,7 @@ def file_row(trial: Trial, entry: ModelFile) -> dict:
     kind = entry.kind.kind
     return {
         "entry": entry,
+        "int8_tolerance_points": INT8_MAX_ACCURACY_DROP * 100,
         "url": reverse("trained_models:download", args=[trial.study_id, trial.number, kind]),
         "export_url": reverse("trained_models:export", args=[trial.study_id, trial.number, kind])
         if kind in EXPORT_KINDS

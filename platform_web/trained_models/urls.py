@@ -6,9 +6,9 @@ from platform_web.trained_models import job_views, views
 
 
 class FileKindConverter:
-    """The download formats: `.pth`, `.safetensors`, and the on-request exports."""
+    """The download formats: `.pth`, `.safetensors`, and the on-request exports (onnx_int8 first: onnx is its prefix)."""
 
-    regex = "pth|safetensors|torchscript|onnx"
+    regex = "pth|safetensors|torchscript|onnx_int8|onnx"
 
     def to_python(self, value: str) -> str:
         return value

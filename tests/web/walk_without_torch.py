@@ -33,7 +33,7 @@ import platform_web.asgi  # noqa: E402, F401 - the websocket routes and consumer
 from platform_web.datasets.models import Dataset  # noqa: E402
 from platform_web.studies.models import EpochMetric, Study, Trial  # noqa: E402
 
-KINDS = ("pth", "safetensors", "torchscript", "onnx")
+KINDS = ("pth", "safetensors", "torchscript", "onnx", "onnx_int8")
 
 
 def make_rows(model: dict):
