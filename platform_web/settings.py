@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "platform_web.datasets",
     "platform_web.studies",
     "platform_web.trained_models",
+    "platform_web.api_tokens",
 ]
 
 MIDDLEWARE = [
@@ -98,6 +99,8 @@ UPLOADS_PER_MINUTE = int(os.environ.get("UPLOADS_PER_MINUTE", 5))
 ACTIVE_STUDIES_PER_USER = int(os.environ.get("ACTIVE_STUDIES_PER_USER", 3))
 STUDY_MAX_TRIALS = int(os.environ.get("STUDY_MAX_TRIALS", 1000))
 STUDY_MAX_HOURS = float(os.environ.get("STUDY_MAX_HOURS", 48))
+# Prediction API requests per token and minute (platform_web/api_tokens/services.py); more get 429.
+API_REQUESTS_PER_MINUTE = int(os.environ.get("API_REQUESTS_PER_MINUTE", 60))
 
 ROOT_URLCONF = "platform_web.urls"
 ASGI_APPLICATION = "platform_web.asgi.application"

@@ -13,6 +13,10 @@ class TryItError(Exception):
     """Classifying uploaded images failed as a whole (training service unreachable, model refused)."""
 
 
+class TrainerDown(TryItError):
+    """The training service did not answer; the same request may work in a minute (the API says 503)."""
+
+
 class NotImages(TryItError):
     """None of the uploaded files is an image: the whole request is refused (400), each file named.
 

@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 
 from platform_web.studies.models import Trial
 from platform_web.studies.trainer_client import TrainerClient, TrainerError, TrainerUnavailable
-from platform_web.trained_models.errors import ModelUnavailable, NotImages, TryItError
+from platform_web.trained_models.errors import ModelUnavailable, NotImages, TrainerDown, TryItError
 from platform_web.trained_models.files import model_path
 from trainer_api.schemas import PredictResponse
 
@@ -69,22 +69,37 @@ def _not_images_message(names: list[str]) -> str:
     return f"None of the {len(names)} files is an image ({shown}): choose {ACCEPTED_FORMATS} files to classify."
 
 
-def _trainer_predict(model: str, files: list[UploadedFile]) -> PredictResponse:
+def upload_problem(upload: UploadedFile, max_bytes: int) -> dict | None:
+    """The answer for a file that is not sent to the training service (too large, empty, not an image), else None."""
+    if upload.size > max_bytes:
+        return {
+            "filename": upload.name,
+            "predictions": None,
+            "error": f"{_size(upload.size)} is too large; images up to {_size(max_bytes)} can be tried.",
+        }
+    if upload.size == 0:
+        return {"filename": upload.name, "predictions": None, "error": "The file is empty."}
+    if not is_image(upload):
+        return not_an_image(upload.name)
+    return None
+
+
+def _trainer_predict(model: str, files: list[UploadedFile], top_k: int) -> PredictResponse:
     """Ask the training service; its errors become TryItError with a message to act on."""
     parts = []
     for upload in files:
         upload.seek(0)
         parts.append((upload.name, upload, upload.content_type or "application/octet-stream"))
     try:
-        return TrainerClient().predict(model, parts, top_k=TOP_K)
+        return TrainerClient().predict(model, parts, top_k=top_k)
     except TrainerUnavailable as e:
-        raise TryItError("The training service is not answering; try again in a minute.") from e
+        raise TrainerDown("The training service is not answering; try again in a minute.") from e
     except TrainerError as e:
         raise TryItError(f"The training service could not classify the images: {e}") from e
 
 
-def classify_uploads(trial: Trial, uploads: list[UploadedFile]) -> list[dict]:
-    """Top-5 classes with probabilities for every uploaded image, or a message per file that cannot be used.
+def classify_uploads(trial: Trial, uploads: list[UploadedFile], top_k: int = TOP_K) -> list[dict]:
+    """Top-k (try-it: 5) classes with probabilities for every uploaded image, or a message per file that cannot be used.
 
     Each result is `{"filename", "predictions": [{"class", "probability"}], "error"}`,
     in upload order. Oversized and empty files are refused here, and so are files
@@ -101,23 +116,14 @@ def classify_uploads(trial: Trial, uploads: list[UploadedFile]) -> list[dict]:
     results: list[dict | None] = [None] * len(uploads)
     to_send: list[tuple[int, UploadedFile]] = []
     for index, upload in enumerate(uploads):
-        if upload.size > limits["max_bytes"]:
-            results[index] = {
-                "filename": upload.name,
-                "predictions": None,
-                "error": f"{_size(upload.size)} is too large; images up to {_size(limits['max_bytes'])} can be tried.",
-            }
-        elif upload.size == 0:
-            results[index] = {"filename": upload.name, "predictions": None, "error": "The file is empty."}
-        elif not is_image(upload):
-            results[index] = not_an_image(upload.name)
-        else:
+        results[index] = upload_problem(upload, limits["max_bytes"])
+        if results[index] is None:
             to_send.append((index, upload))
     refused = [r for r in results if r is not None and r.get("not_image")]
     if refused and len(refused) == len(uploads):
         raise NotImages(_not_images_message([r["filename"] for r in refused]), refused)
     if to_send:
-        answered = _trainer_predict(trial.model_path, [upload for _, upload in to_send]).results
+        answered = _trainer_predict(trial.model_path, [upload for _, upload in to_send], top_k).results
         if len(answered) != len(to_send):
             raise ModelUnavailable("The training service answered for a different number of images; try again.")
         for (index, upload), item in zip(to_send, answered, strict=True):

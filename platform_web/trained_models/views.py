@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from platform_web.trained_models import background, selectors, services
@@ -57,6 +59,10 @@ def model_page(request, study_id, number: int):
     """Everything about one trained model: files, metadata, evaluation, try-it, snippet."""
     trial = selectors.get_owned_trial(request.user, study_id, number)
     context = services.model_page_context(trial)
+    context["api"] = {
+        "url": request.build_absolute_uri(reverse("api_v1:predict", args=[trial.study_id, trial.number])),
+        "per_minute": settings.API_REQUESTS_PER_MINUTE,
+    }
     if context["unavailable"] is None:
         context.update(background.model_page_states(trial, context))
     return render(request, "trained_models/model.html", context)

@@ -145,6 +145,7 @@ def _pages(world) -> list[tuple[str, str, str | None]]:
         ("model", f"/studies/{best.study_id}/trials/0/model/", "#confusion-matrix"),
         ("compare", f"/models/compare/?t={best.study_id}:0&t={best.study_id}:1", "#compare-table"),
         ("compare-nothing", "/models/compare/", None),
+        ("api-tokens", "/accounts/tokens/", None),
         ("not-found", "/studies/not-a-study/", None),
     ]
     for state, study in world["studies"].items():  # drawn once the first snapshot came (over HTTP here)
