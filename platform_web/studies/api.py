@@ -30,8 +30,8 @@ def studies(request):
 
 @api_login_required
 def study(request, study_id):
-    """GET /api/studies/<id>/: one study with its progress and best trial (404 if not the user's)."""
-    return JsonResponse(study_data(selectors.study_for_owner(request.user, study_id)))
+    """GET /api/studies/<id>/: one study with its goal, progress and best trial (and Pareto front); 404 if not theirs."""
+    return JsonResponse(selectors.study_summary(selectors.study_for_owner(request.user, study_id)))
 
 
 @api_login_required

@@ -11,7 +11,7 @@ import logging
 
 from optuna.trial import TrialState
 
-from platform_web.studies import conf, records
+from platform_web.studies import conf, goals, records
 from platform_web.studies.models import Study, Trial
 from platform_web.studies.recovery import enqueue_retry
 from platform_web.studies.slot_queue import enqueue_slots
@@ -45,7 +45,10 @@ def finish_if_last(study_id, reason: str, failure: str = "") -> None:
     if close_abandoned_trials(study, "The worker running this trial stopped.", Trial.State.FAILED):
         enqueue_slots(study)  # their retries are waiting: run them
         return
-    if Trial.objects.filter(study=study, state=Trial.State.COMPLETED).exists():
+    unmet = goals.unmet_budget(study, Trial.objects.filter(study=study, state=Trial.State.COMPLETED))
+    if unmet:  # trials completed, but none within the latency budget: no model to offer, and the page says why
+        records.set_state(study_id, Study.State.FAILED, error=unmet, only_from=ACTIVE_STATES)
+    elif Trial.objects.filter(study=study, state=Trial.State.COMPLETED).exists():
         records.set_state(study_id, Study.State.COMPLETED, only_from=ACTIVE_STATES)
     else:
         last = Trial.objects.filter(study=study).exclude(error="").order_by("-number").first()

@@ -6,6 +6,7 @@ import uuid
 
 from django import forms
 
+from platform_web.studies import goals
 from platform_web.studies import pretrained as pretraining
 from platform_web.studies.space import (
     AUGMENT,
@@ -91,6 +92,11 @@ class StudyForm(forms.Form):
         min_value=1, max_value=16, label="Parallel trials",
         help_text="Trials trained at the same time (one per worker and training slot).",
     )  # fmt: skip
+    goal = forms.ChoiceField(choices=list(goals.GOALS.items()), required=False, help_text=goals.GOAL_HELP)
+    max_latency_ms = forms.FloatField(
+        required=False, label="Latency budget (ms per image)", help_text=goals.BUDGET_HELP,
+        widget=forms.NumberInput(attrs={"step": "any", "min": "0"}),
+    )  # fmt: skip
     sampler = forms.ChoiceField(choices=list(SAMPLERS.items()), help_text=SAMPLER_HELP)
     pruner = forms.ChoiceField(choices=list(PRUNERS.items()), help_text=PRUNER_HELP)
     seed = forms.IntegerField(min_value=0, max_value=2**31 - 1, help_text="The same seed repeats the same search.")
@@ -140,7 +146,20 @@ class StudyForm(forms.Form):
                 "Use PostgreSQL (DATABASE_URL=postgresql://...) for parallel trials.",
             )
         self._check_sampler(data)
+        self._check_goal(data)
         return data
+
+    def _check_goal(self, data: dict) -> None:
+        """Left out: the best accuracy. A budget needs a positive number; the Pareto front prunes nothing (goals.py)."""
+        data["goal"] = data.get("goal") or "accuracy"
+        if "max_latency_ms" in self.errors:
+            return  # not a number: the field's own message says so
+        for name, message in goals.goal_problems(data["goal"], data.get("max_latency_ms"), data.get("sampler")).items():
+            self.add_error(name, message)
+        if data["goal"] != "latency_budget":
+            data["max_latency_ms"] = None
+        if data["goal"] == "pareto":
+            data["pruner"] = "none"  # Optuna cannot prune a multi-objective study: the help text says so
 
     def _check_range(self, data: dict, low_name: str, high_name: str, what: str) -> None:
         low, high = data.get(low_name), data.get(high_name)

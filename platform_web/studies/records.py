@@ -25,6 +25,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from platform_web.studies import goals
 from platform_web.studies.events import record_event
 from platform_web.studies.models import EpochMetric, Study, Trial
 from platform_web.studies.progress import estimate_eta, progress_payload
@@ -202,7 +203,10 @@ def _best_epoch(trial: Trial) -> tuple[int | None, float | None]:
 def _update_best(trial: Trial) -> None:
     study = Study.objects.select_for_update(of=("self",)).select_related("best_trial").get(pk=trial.study_id)
     current = study.best_trial
-    if trial.value is None or (current is not None and current.value is not None and current.value >= trial.value):
+    # A trial over the study's latency budget (or without a measured latency) is never its best (goals.py).
+    if not goals.may_be_best(trial.value, trial.latency_ms_batch1, study.space):
+        return
+    if not goals.beats(trial, current, study.space):
         return
     study.best_trial = trial
     study.save(update_fields=["best_trial"])

@@ -7,8 +7,9 @@ import logging
 from django.core.cache import cache
 from django.http import Http404
 
+from platform_web.studies import goals
 from platform_web.studies.models import Study, Trial
-from platform_web.studies.serializers import epoch_data, trial_data
+from platform_web.studies.serializers import epoch_data, study_data, trial_data, trial_links
 from platform_web.studies.trainer_client import TrainerClient, TrainerError
 from trainer_api.engine.catalog import ARCHITECTURES
 
@@ -71,3 +72,26 @@ def trainer_capabilities() -> dict:
 def trial_summary(trial: Trial) -> dict:
     """One trial for the JSON API: `serializers.trial_data` with every epoch's figures."""
     return {**trial_data(trial), "epochs": [epoch_data(m) for m in trial.epochs.all()]}
+
+
+def study_summary(study: Study) -> dict:
+    """One study for the JSON API: `serializers.study_data`, and for a Pareto study its front's trial numbers."""
+    data = study_data(study)
+    if goals.is_pareto(study.space):
+        data["pareto_front"] = sorted(goals.front_numbers(study_trials(study)))
+    return data
+
+
+def goal_context(study: Study) -> dict:
+    """What the study page shows of its goal: the summary text, the budget, the front chart's points, and
+    why there is no best trial when none meets the latency budget."""
+    space = study.space
+    goal = goals.goal_of(space)
+    trials = list(study_trials(study).filter(state=Trial.State.COMPLETED)) if goal != "accuracy" else []
+    return {
+        "goal": goal,
+        "goal_text": goals.goal_text(space),
+        "latency_budget": goals.latency_budget(space),
+        "pareto_points": goals.chart_points(trials, lambda t: trial_links(t)["model_url"]) if goal == "pareto" else [],
+        "unmet_budget": goals.unmet_budget(study, trials),
+    }

@@ -10,6 +10,7 @@ import math
 
 from django.urls import NoReverseMatch, reverse
 
+from platform_web.studies import goals
 from platform_web.studies.models import EpochMetric, Study, Trial
 from platform_web.studies.progress import progress_payload
 from platform_web.studies.stalls import stall_message, stalled_seconds
@@ -55,6 +56,8 @@ def study_data(study: Study) -> dict:
         "pruner": study.pruner,
         "seed": study.seed,
         "space": {k: v for k, v in study.space.items() if k != "arch_min_input"},
+        # {goal, max_latency_ms, directions, text}: best accuracy, under a latency budget, or the Pareto front.
+        "goal": goals.goal_data(study.space),
         "progress": progress_payload(study),
         # Trials queued to run again (the page offers no second re-run of them): their numbers.
         "pending_reruns": [entry["number"] for entry in study.pending_reruns],

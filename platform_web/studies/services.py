@@ -31,7 +31,7 @@ from django.db import IntegrityError, transaction
 
 from platform_web.core import formatting
 from platform_web.datasets.models import Dataset
-from platform_web.studies import progress, records
+from platform_web.studies import goals, progress, records
 from platform_web.studies.closing import ACTIVE_STATES, close_abandoned_trials, finish_if_last
 from platform_web.studies.models import Study, Trial
 from platform_web.studies.slot_queue import enqueue_slots
@@ -83,6 +83,11 @@ def start_study(
     if not n_trials and not timeout_seconds:
         raise StudyError("Give the study a budget: a number of trials, a time limit, or both.")
     _check_study_limits(owner, n_trials, timeout_seconds)
+    problems = goals.goal_problems(goals.goal_of(space), space.get("max_latency_ms"), sampler)
+    if problems:
+        raise StudyError(" ".join(problems.values()))
+    if goals.is_pareto(space):
+        pruner = "none"  # Optuna cannot prune a multi-objective study
     allowed = parallel_trials_allowed()
     if parallel_trials > allowed:
         raise StudyError(

@@ -17,6 +17,7 @@ A space is a plain JSON dict stored on `Study.space`:
      "label_smoothing": [0, 0.15],
      "momentum": 0.9, "scheduler": "onecycle", "diverge_check_epochs": 2,
      "class_weighting": "none" | "balanced",   # every trial's loss (not searched)
+     "goal": "accuracy" | "latency_budget" | "pareto", "max_latency_ms": 5.0 | None,   # goals.py
      "portfolio": [{"params": {...}, "share": 0.5, "name": "..."}, ...]}   # see portfolio.py
 
 The numeric ranges (learning rates, weight decay, augmentation strength, label smoothing)
@@ -30,6 +31,7 @@ from __future__ import annotations
 import math
 
 from platform_web.datasets.balance import IMBALANCE_RATIO, training_imbalance
+from platform_web.studies import goals
 from platform_web.studies import pretrained as pretraining
 from platform_web.studies.portfolio import portfolio_entries
 from trainer_api.engine.hyperparameters import SEARCH_RANGES
@@ -159,6 +161,7 @@ def default_form_values(*, dataset, device_type: str, architectures: list[dict])
         "n_trials": 30,
         "timeout_minutes": 60 if not on_gpu else 240,
         "parallel_trials": 1,
+        "goal": "accuracy",
         "sampler": "tpe",
         "pruner": "hyperband",  # bench/pruning.py: within ~1 point of no pruning at 0.6x the epochs
         "seed": 0,
@@ -187,6 +190,8 @@ def build_space(values: dict, architectures: list[dict]) -> dict:
         "scheduler": "onecycle",
         "diverge_check_epochs": 2,
         "class_weighting": values.get("class_weighting") or "none",
+        "goal": values.get("goal") or "accuracy",
+        "max_latency_ms": float(values["max_latency_ms"]) if values.get("goal") == "latency_budget" else None,
     }
     space["portfolio"] = portfolio_entries(space)
     return space
@@ -209,6 +214,8 @@ def form_values_from_space(study) -> dict:
         "augment": space["augment"],
         "class_weighting": space.get("class_weighting", "none"),
         "pretrained": space.get("pretrained", "off"),
+        "goal": goals.goal_of(space),
+        "max_latency_ms": goals.latency_budget(space),
         **range_form_values(space, on_gpu=False),
         "n_trials": study.n_trials,
         "timeout_minutes": math.ceil(study.timeout_seconds / 60) if study.timeout_seconds else None,
@@ -269,6 +276,7 @@ def space_summary(space: dict) -> list[tuple[str, str]]:
         rows.append((search.label.removesuffix(" up to"), text))
     if "class_weighting" in space:
         rows.append(("Class weighting", CLASS_WEIGHTINGS.get(space["class_weighting"], space["class_weighting"])))
+    rows.append(("Goal", goals.goal_text(space)))
     return rows
 
 

@@ -92,6 +92,7 @@ def study_detail(request, study_id):
             "stall_seconds": conf.STALL_SECONDS,
             "space_rows": space_summary(study.space),
             "table_labels": table_labels(),
+            **selectors.goal_context(study),
         },
     )
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from django.db.models import Prefetch
 from django.http import Http404
 
+from platform_web.core import formatting
+from platform_web.studies import goals
 from platform_web.studies.models import EpochMetric, Study, Trial
 
 # Trials whose `.pth` is worth offering: they finished and kept their best epoch's weights.
@@ -32,17 +34,22 @@ def get_owned_trial(user, study_id, number: int) -> Trial:
 
 
 def best_trial_of(study: Study) -> Trial:
-    """The study's best trial that has a model file, or 404 with a reason."""
+    """The study's best trial that has a model file, or 404 with a reason.
+
+    Under a latency budget only a trial within it (goals.py): a faster model is never swapped for
+    a more accurate one that breaks the budget.
+    """
     trial = study.best_trial
     if trial is None or not trial.model_path:
-        trial = (
-            study.trials.filter(state__in=USABLE_STATES, value__isnull=False)
-            .exclude(model_path="")
-            .order_by("-value", "number")
-            .first()
-        )
+        candidates = study.trials.filter(state__in=USABLE_STATES, value__isnull=False).exclude(model_path="")
+        budget = goals.latency_budget(study.space)
+        if budget is not None:
+            candidates = candidates.filter(latency_ms_batch1__lte=budget)
+        trial = candidates.order_by("-value", "number").first()
     if trial is None:
-        raise Http404("This study has no completed trial with a model yet.")
+        budget = goals.latency_budget(study.space)
+        within = f" within its latency budget of {formatting.milliseconds(budget)} per image" if budget else ""
+        raise Http404(f"This study has no completed trial with a model{within} yet.")
     return trial
 
 

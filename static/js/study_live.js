@@ -116,7 +116,7 @@
       touch(p.number);
     } else if (ev.type.startsWith("trial.")) {
       const t = trial(p.number);
-      for (const key of ["state", "value", "best_epoch", "epochs_done", "epochs_planned", "train_seconds", "error", "params", "retry_of", "note"]) {
+      for (const key of ["state", "value", "best_epoch", "epochs_done", "epochs_planned", "train_seconds", "latency_ms_batch1", "error", "params", "retry_of", "note"]) {
         if (p[key] !== undefined) t[key] = p[key];
       }
       t.finished_at = ev.at;
@@ -289,7 +289,29 @@
       .join(" · ");
   }
 
-  function rowHtml(t, bestNumber) {
+  // The study's goal in the table (platform_web/studies/goals.py): each measured trial's latency, "front" on the
+  // trials of a Pareto study's front (static/js/study_pareto.js's rule), "over budget" under a latency budget.
+  const goal = () => (state.study && state.study.goal) || {};
+  function paretoFront() {
+    if (goal().goal !== "pareto" || !window.StudyPareto) return new Set();
+    return window.StudyPareto.front([...state.trials.values()]
+      .filter((t) => t.state === "completed" && typeof t.value === "number" && typeof t.latency_ms_batch1 === "number")
+      .map((t) => ({ number: t.number, value: t.value, latency_ms: t.latency_ms_batch1 })));
+  }
+  function goalCell(t, front) {
+    const g = goal();
+    if (!g.goal || g.goal === "accuracy" || t.state !== "completed") return "";
+    const ms = typeof t.latency_ms_batch1 === "number" ? t.latency_ms_batch1 : null;
+    let mark = "";
+    if (g.goal === "pareto" && front.has(t.number)) {
+      mark = ' <span class="badge front" title="On the Pareto front: no other trial is both as accurate and faster">front</span>';
+    } else if (g.goal === "latency_budget" && (ms === null || ms > g.max_latency_ms)) {
+      mark = ' <span class="badge over-budget" title="Over the latency budget of ' + esc(F.milliseconds(g.max_latency_ms)) + ' per image: never offered as the best model">over budget</span>';
+    }
+    return '<div class="muted small trial-latency">' + esc(F.milliseconds(ms)) + mark + "</div>";
+  }
+
+  function rowHtml(t, bestNumber, front) {
     const p = t.params || {};
     const isBest = t.number === bestNumber;
     const settings = p.optimizer === undefined ? "" : esc(p.optimizer) + " · augment " + F.yesNo(p.augment)
@@ -304,7 +326,7 @@
       + '<td class="num">' + (t.epochs_done || 0) + " / " + (t.epochs_planned || "?") + "</td>"
       + '<td class="num">' + (t.value === null || t.value === undefined ? '<span class="muted">—</span>' : "<strong>" + pct(t.value) + "</strong>")
       + (isBest ? ' <span class="badge completed">best</span>' : "")
-      + (t.best_epoch ? '<div class="muted small">epoch ' + t.best_epoch + "</div>" : "") + "</td>"
+      + (t.best_epoch ? '<div class="muted small">epoch ' + t.best_epoch + "</div>" : "") + goalCell(t, front) + "</td>"
       + '<td class="num">' + fmtDuration(duration(t)) + "</td>"
       + '<td class="small">' + links + (t.note ? '<div class="muted trial-note">' + esc(t.note) + "</div>" : "")
       + (t.error ? '<div class="trial-error">' + esc(t.error) + "</div>" : "") + rerunForm(t) + "</td></tr>";
@@ -343,8 +365,9 @@
     const filtered = parallel !== null && parallel.active;
     const rows = keyed.map((k) => k[2]).filter((t) => !filtered || parallel.matches(t));
     const bestNumber = state.best ? state.best.number : null;
+    const front = paretoFront();
     body.innerHTML = rows.length
-      ? rows.map((t) => rowHtml(t, bestNumber)).join("")
+      ? rows.map((t) => rowHtml(t, bestNumber, front)).join("")
       : '<tr><td colspan="8" class="muted">' + (filtered ? "No trial lies in the ranges chosen in “Parameters vs accuracy”." : "No trial has started yet.") + "</td></tr>";
     setText("trial-count", filtered ? "showing " + F.count(rows.length) + " of " + F.count(keyed.length) + " trials (filtered)"
       : rows.length + " trial" + (rows.length === 1 ? "" : "s"));
@@ -379,6 +402,7 @@
       charts.updateBest(rows);
       fillParamChoices(rows);
       charts.updateScatter(rows, state.scatterParam, bestNumber);
+      if (window.studyPareto) window.studyPareto.update(rows); // "Accuracy vs latency", a Pareto study's only
       dirty.summary = false;
     }
     charts.showEmpty();

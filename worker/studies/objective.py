@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import optuna
 from django.db import close_old_connections
 
-from platform_web.studies import conf, progress, records
+from platform_web.studies import conf, goals, progress, records
 from platform_web.studies.models import Study, Trial
 from platform_web.studies.recovery import enqueue_retry
 from platform_web.studies.serializers import finite
@@ -85,6 +85,7 @@ class Objective:
         self.client = client
         self.lease = lease
         self.last_outcome: Outcome | None = None
+        self.space: dict = {}
         self.out_of_time = False
         self.skips_in_a_row = 0
         self._stop_checked_at = 0.0
@@ -93,9 +94,10 @@ class Objective:
 
     # --- the trial ------------------------------------------------------------------------------
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         close_old_connections()
         study = Study.objects.select_related("dataset").get(pk=self.study_id)
+        self.space = study.space  # the goal: what a completed trial returns, whether the pruner is asked (goals.py)
         trial.set_user_attr("slot", self.slot)
         frozen = trial.study._storage.get_trial(trial._trial_id)
         history = frozen.system_attrs.get("retry_history") or []
@@ -178,7 +180,7 @@ class Objective:
             self.out_of_time = True
         return Outcome("skipped", error=message)
 
-    def _conclude(self, trial: optuna.Trial, row: Trial, outcome: Outcome) -> float:
+    def _conclude(self, trial: optuna.Trial, row: Trial, outcome: Outcome) -> float | tuple[float, float]:
         state = outcome.state
         if state == "completed":
             value = outcome.value
@@ -187,7 +189,10 @@ class Objective:
                     (m for m in row.epochs.values_list("val_accuracy", flat=True) if m is not None), default=0.0
                 )
             records.trial_finished(row, Trial.State.COMPLETED, value=value, result=outcome.result)
-            return float(value)
+            try:
+                return goals.objective_values(trial, value, row.latency_ms_batch1, self.space)
+            except goals.UnmeasuredLatency as e:
+                raise TrialFailed(str(e)) from e
         if state == "pruned":
             records.trial_finished(row, Trial.State.PRUNED, result=outcome.result)
             raise optuna.TrialPruned(f"pruned after epoch {row.epochs_done}")
@@ -329,7 +334,9 @@ class Objective:
         # Asked after every step, not once per epoch: successive halving files a trial at a rung with the
         # value of its last step, so a short schedule asked once per epoch would be filed with a later point.
         prune = False
-        for step, value in schedule_points(epoch, epochs, accuracy, previous):
+        # A Pareto study has two objectives, and Optuna prunes single-objective studies only.
+        points = [] if goals.is_pareto(self.space) else schedule_points(epoch, epochs, accuracy, previous)
+        for step, value in points:
             trial.report(value, step=step)
             if trial.should_prune():
                 prune = True

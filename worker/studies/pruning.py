@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import optuna
 
+from platform_web.studies import goals
 from platform_web.studies.models import Study
 
 # Trials report to the pruner at every tenth of their schedule (steps 10, 20, ..., 100).
@@ -45,7 +46,7 @@ def make_pruner(study: Study) -> optuna.pruners.BasePruner:
         return optuna.pruners.HyperbandPruner(min_resource=10, max_resource=100, reduction_factor=3)
     if study.pruner == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=10, reduction_factor=3)
-    if study.pruner == "none":
+    if study.pruner == "none" or goals.is_pareto(study.space):  # Optuna prunes single-objective studies only
         return optuna.pruners.NopPruner()
     startup = max(2, min(5, (study.n_trials or 20) // 4))
     return optuna.pruners.MedianPruner(n_startup_trials=startup, n_warmup_steps=30)

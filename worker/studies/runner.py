@@ -25,7 +25,7 @@ from django.db import close_old_connections, transaction
 from optuna.exceptions import ExperimentalWarning
 from optuna.trial import FrozenTrial, TrialState
 
-from platform_web.studies import conf, progress, records
+from platform_web.studies import conf, goals, progress, records
 from platform_web.studies.closing import ACTIVE_STATES, finish_if_last
 from platform_web.studies.models import Study, Trial
 from platform_web.studies.recovery import fail_orphans
@@ -51,7 +51,7 @@ def make_sampler(study: Study, slot: int, trials_so_far: int) -> optuna.samplers
         warnings.simplefilter("ignore", ExperimentalWarning)
         if study.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
-        if study.sampler == "cmaes":
+        if study.sampler == "cmaes" and not goals.is_pareto(study.space):  # (one objective only: the form refuses it)
             return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
         if study.sampler == "qmc":
             return optuna.samplers.QMCSampler(seed=seed, scramble=True, warn_independent_sampling=False)
@@ -70,8 +70,12 @@ def ensure_optuna_study(study: Study) -> optuna.Study:
     with lock:
         row = Study.objects.select_for_update().get(pk=study.pk) if not is_sqlite() else study
         row.refresh_from_db()
+        # Accuracy up; a Pareto study also latency down (goals.py).
         optuna_study = optuna.create_study(
-            storage=get_storage(), study_name=row.optuna_name, direction="maximize", load_if_exists=True
+            storage=get_storage(),
+            study_name=row.optuna_name,
+            directions=goals.optuna_directions(row.space),
+            load_if_exists=True,
         )
         if not row.optuna_ready:
             optuna_study.set_user_attr("platform_study_id", str(row.pk))

@@ -23,7 +23,7 @@ from platform_web.core import formatting
 from platform_web.datasets import services as dataset_services
 from platform_web.datasets.errors import UploadRejected
 from platform_web.datasets.models import Dataset
-from platform_web.studies import pretrained, selectors, services
+from platform_web.studies import goals, pretrained, selectors, services
 from platform_web.studies.forms import StudyForm
 from platform_web.studies.models import Study
 from platform_web.studies.progress import progress_payload
@@ -53,6 +53,14 @@ class Command(BaseCommand):
         parser.add_argument("--sampler", choices=list(SAMPLERS), default="tpe")
         parser.add_argument("--pruner", choices=list(PRUNERS), default="hyperband")
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument(
+            "--goal", choices=list(goals.GOALS), help="accuracy (default), latency_budget (with --max-latency-ms) or "
+            "pareto: accuracy vs latency, two objectives, no pruner",
+        )  # fmt: skip
+        parser.add_argument(
+            "--max-latency-ms", type=float, dest="max_latency_ms",
+            help="latency budget in ms per image (batch 1, training device); implies --goal latency_budget",
+        )  # fmt: skip
         parser.add_argument(
             "--class-weighting", choices=["auto", *CLASS_WEIGHTINGS], default="auto",
             help="loss weights per class (auto: balanced when the classes are imbalanced, as on the form)",
@@ -114,6 +122,9 @@ class Command(BaseCommand):
             name=options["name"] or f"{dataset.name} from the command line", parallel_trials=options["parallel"],
             sampler=options["sampler"], pruner=options["pruner"], seed=options["seed"], start_token=uuid.uuid4(),
         )  # fmt: skip
+        goal = options.get("goal") or ("latency_budget" if options.get("max_latency_ms") is not None else None)
+        if goal:
+            values.update(goal=goal, max_latency_ms=options.get("max_latency_ms"))
         if options["class_weighting"] != "auto":
             values["class_weighting"] = options["class_weighting"]
         data = {k: v for k, v in values.items() if v is not None}
@@ -164,10 +175,19 @@ class Command(BaseCommand):
         if study.error:
             self.stdout.write(f"Why it stopped: {study.error}")
         best = study.best_trial
+        self.stdout.write(f"Goal: {goals.goal_text(study.space)}")
         if best is None:
-            raise CommandError("No trial completed, so there is no model.")
+            raise CommandError(study.error or "No trial completed, so there is no model.")
         self.stdout.write(f"Best validation accuracy: {formatting.percent(best.value)} "
-                          f"(trial #{best.number}, epoch {best.best_epoch})")  # fmt: skip
+                          f"(trial #{best.number}, epoch {best.best_epoch}, "
+                          f"{formatting.milliseconds(best.latency_ms_batch1)} per image)")  # fmt: skip
+        if goals.is_pareto(study.space):
+            front = goals.measured(study.trials.filter(state="completed"))
+            numbers = goals.front_numbers(front)
+            self.stdout.write("Pareto front (accuracy, latency per image):")
+            for trial in sorted((t for t in front if t.number in numbers), key=lambda t: t.latency_ms_batch1):
+                self.stdout.write(f"  #{trial.number}: {formatting.percent(trial.value)}, "
+                                  f"{formatting.milliseconds(trial.latency_ms_batch1)}")  # fmt: skip
         self.stdout.write("Parameters:")
         for name, value in best.params.items():
             self.stdout.write(f"  {formatting.label(name)}: {formatting.value(value)}")
