@@ -134,6 +134,11 @@ class TrialResult(BaseModel):
     safetensors_sha256: str | None = None
     class_names: list[str] = Field(default_factory=list)
     history: list[EpochReport] = Field(default_factory=list)
+    batch_size: int | None = Field(None, description="the batch size it trained with (clamped, or halved below)")
+    out_of_memory_retry: dict[str, int | str] | None = Field(
+        None, description="it ran out of device memory and was retried once with half the batch size: "
+        "{failed_batch_size, batch_size, error}",
+    )  # fmt: skip
 
 
 class TrialStatus(BaseModel):

@@ -182,12 +182,25 @@ def trial_finished(trial: Trial, state: str, *, value=None, error: str = "", res
             setattr(trial, name, result.get(name) or "")
         if result.get("epochs_run"):
             trial.epochs_done = max(trial.epochs_done, int(result["epochs_run"]))
+        trial.note = _with_memory_retry(trial.note, result.get("out_of_memory_retry"))
         trial.save()
         record_event(study_id=trial.study_id, type=f"trial.{state}", payload=trial_data(trial))
         if state == Trial.State.COMPLETED:
             _update_best(trial)
         record_progress(trial.study_id)
     return trial
+
+
+def _with_memory_retry(note: str, retry: dict | None) -> str:
+    """The trial's note, plus the training service's out-of-memory retry (trainer_api/engine/memory_retry.py)."""
+    if not retry:
+        return note
+    said = (
+        f"ran out of GPU memory at batch size {retry.get('failed_batch_size')}: "
+        f"trained with batch size {retry.get('batch_size')}"
+    )
+    max_length = Trial._meta.get_field("note").max_length
+    return ("; ".join(part for part in (note, said) if part))[:max_length]
 
 
 def _best_epoch(trial: Trial) -> tuple[int | None, float | None]:

@@ -114,6 +114,21 @@ LATENCY_MIN_RUNS, LATENCY_MAX_RUNS = 7, 200
 
 
 @torch.inference_mode()
+def measure_latencies(model: nn.Module, input_size: int, plan: ComputePlan) -> tuple[float | None, float | None]:
+    """Milliseconds per image at batch 1 and at batch 64 (`measure_latency_ms`); None where the device ran out of memory.
+
+    A trial may train with batches smaller than 64 on a full GPU: a shortage while timing must
+    not fail a trained trial (nor start its out-of-memory retry, memory_retry.py).
+    """
+    latencies: list[float | None] = []
+    for batch in (1, 64):
+        try:
+            latencies.append(measure_latency_ms(model, input_size, plan, batch))
+        except torch.OutOfMemoryError:
+            latencies.append(None)
+    return latencies[0], latencies[1]
+
+
 def measure_latency_ms(model: nn.Module, input_size: int, plan: ComputePlan, batch: int) -> float:
     """Milliseconds per image of a forward pass at `batch` images: the median of timed passes after warm-up.
 

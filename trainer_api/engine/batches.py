@@ -30,7 +30,8 @@ class BatchFeeder:
         device = plan.device
         self.images = data.images
         self.labels = data.labels
-        self.resident = device.type == "cpu" or _fits_on_gpu(data.images, device)
+        # Only a plan that pins memory (CUDA) stages batches; the CPU reads the memory-mapped cache directly.
+        self.resident = not plan.pin_memory or _fits_on_gpu(data.images, device)
         if self.resident and device.type != "cpu":
             self.images = data.images.to(device)
             self.labels = data.labels.to(device)

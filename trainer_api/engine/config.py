@@ -126,7 +126,10 @@ class EpochReport:
 
 @dataclass
 class TrialResult:
-    """Outcome of `run_trial`. Paths and hashes are None when no epoch finished (nothing to save)."""
+    """Outcome of `run_trial`. Paths and hashes are None when no epoch finished (nothing to save).
+
+    `batch_size` is the one it trained with (clamped to the training split, halved by an out-of-memory retry).
+    """
 
     status: str
     message: str
@@ -146,6 +149,9 @@ class TrialResult:
     class_names: list[str] = field(default_factory=list)
     history: list[EpochReport] = field(default_factory=list)
     batch_size: int | None = None
+    # Set when the trial ran out of device memory and was retried with half the batch size (memory_retry.py):
+    # {"failed_batch_size", "batch_size", "error"}.
+    out_of_memory_retry: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for JSON (history as a list of dicts)."""

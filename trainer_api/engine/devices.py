@@ -20,7 +20,10 @@ class ComputePlan:
     float32's range). On a CPU with native bfloat16 instructions (AVX512-BF16 or AMX)
     autocast runs convolutions and matrix products in bfloat16: a training step of the
     small-image networks at 64 px was 2.1x faster on such a CPU (2.6x with channels_last),
-    at the same accuracy (bench/portfolio.py). `pin_memory` only matters for CUDA.
+    at the same accuracy (bench/portfolio.py). `pin_memory`: batches that do not stay on the
+    GPU are staged in pinned host memory and copied with `non_blocking=True` (CUDA only).
+    The feeder and the trial follow these flags rather than `device.type`, so the tests run a
+    CUDA plan's flags with `device` replaced by the CPU (`dataclasses.replace`).
     `channels_last` is on everywhere:
     on CUDA it feeds the tensor cores; on the CPU, oneDNN's channels-last kernels made a
     training step of simple_cnn, cifar_net, mobilenet_v3_small and efficientnet_b0 1.4-1.9x
@@ -34,8 +37,13 @@ class ComputePlan:
     pin_memory: bool
 
 
-def resolve_device(name: str = "auto", *, cuda_available: Callable[[], bool] = torch.cuda.is_available) -> torch.device:
-    """ "auto" → the first CUDA GPU when there is one, else the CPU; "cpu", "cuda", "cuda:N" as given."""
+def resolve_device(name: str = "auto", *, cuda_available: Callable[[], bool] | None = None) -> torch.device:
+    """ "auto" → the first CUDA GPU when there is one, else the CPU; "cpu", "cuda", "cuda:N" as given.
+
+    "cuda" is the first GPU this process sees: a trainer pinned with CUDA_VISIBLE_DEVICES=N
+    sees only GPU N, as "cuda" (docs/deploy.md).
+    """
+    cuda_available = cuda_available or torch.cuda.is_available
     if name == "auto":
         return torch.device("cuda" if cuda_available() else "cpu")
     try:
@@ -46,6 +54,11 @@ def resolve_device(name: str = "auto", *, cuda_available: Callable[[], bool] = t
         raise ConfigError(f"Device {name!r} was asked for but this machine has no usable CUDA GPU")
     if device.type not in ("cpu", "cuda"):
         raise ConfigError(f"Device {name!r} is not supported; use auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"Device {name!r} was asked for but this process sees {torch.cuda.device_count()} GPU(s) "
+            "(CUDA_VISIBLE_DEVICES renumbers them from 0)"
+        )
     return device
 
 
@@ -58,28 +71,39 @@ def cpu_has_native_bf16() -> bool:
 
 
 def choose_amp_dtype(
-    device: torch.device, *, bf16_supported: Callable[[], bool], cpu_bf16: Callable[[], bool] = cpu_has_native_bf16
+    device: torch.device,
+    *,
+    capability: Callable[[torch.device], tuple[int, int]] | None = None,
+    cpu_bf16: Callable[[], bool] = cpu_has_native_bf16,
 ) -> torch.dtype | None:
-    """The autocast dtype for `device`: bfloat16 on CUDA GPUs that support it, else float16.
+    """The autocast dtype for `device`, or None for float32.
 
+    On CUDA by the compute capability of `device` itself (not of the current device):
+    8.0 and later (Ampere, Ada, Hopper, Blackwell) have bfloat16 tensor cores → bfloat16;
+    7.x (Volta V100, Turing T4 / RTX 20xx) have float16 tensor cores only → float16, with a
+    GradScaler; before 7.0 (Pascal and older) there are no tensor cores and float16 gains
+    little or runs slower (consumer Pascal cards compute it at a fraction of float32's rate)
+    → float32. `torch.cuda.is_bf16_supported()` is not the test: by default it answers True on
+    7.x too, where bfloat16 is only emulated and the float16 tensor cores would go unused.
     On the CPU bfloat16 only where the CPU has native bfloat16 instructions (`cpu_bf16`):
     elsewhere it is emulated and slower than float32, so None (float32).
     """
     if device.type != "cuda":
         return torch.bfloat16 if cpu_bf16() else None
-    return torch.bfloat16 if bf16_supported() else torch.float16
+    major, _minor = (capability or torch.cuda.get_device_capability)(device)
+    if major >= 8:
+        return torch.bfloat16
+    return torch.float16 if major >= 7 else None
 
 
 def compute_plan(
     device: torch.device,
     *,
-    bf16_supported: Callable[[], bool] | None = None,
+    capability: Callable[[torch.device], tuple[int, int]] | None = None,
     cpu_bf16: Callable[[], bool] = cpu_has_native_bf16,
 ) -> ComputePlan:
     """Everything the loop needs to know about `device` (see ComputePlan)."""
-    if bf16_supported is None:
-        bf16_supported = torch.cuda.is_bf16_supported
-    dtype = choose_amp_dtype(device, bf16_supported=bf16_supported, cpu_bf16=cpu_bf16)
+    dtype = choose_amp_dtype(device, capability=capability, cpu_bf16=cpu_bf16)
     on_cuda = device.type == "cuda"
     return ComputePlan(
         device=device,

@@ -90,12 +90,20 @@ def measure_speed(
             if plan.device.type == "cuda":
                 torch.cuda.synchronize(plan.device)
 
+        # float16 trains through a GradScaler in a trial (loop.py): time its unscale and inf check too.
+        scaler = torch.amp.GradScaler(plan.device.type) if plan.use_grad_scaler else None
+
         def train_step() -> None:
             with autocast(plan):
                 loss = nn.functional.cross_entropy(model(x), y)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                loss.backward()
+                optimizer.step()
 
         @torch.inference_mode()
         def eval_step() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .architectures import IMAGENET_MEAN, IMAGENET_STD, architecture_options, build_model, count_parameters
-from .artefact import measure_latency_ms, model_metadata, write_model_files
+from .artefact import measure_latencies, model_metadata, write_model_files
 from .batches import BatchFeeder, batch_count
 from .cache import DatasetTensors, prepare_dataset
 from .checkpoint import (
@@ -37,6 +37,7 @@ from .loop import (
     train_one_epoch,
     training_loss,
 )
+from .memory_retry import MemoryRetry, run_with_memory_retry
 from .optim import build_optimizer, build_scheduler
 from .weights import freeze_backbone
 
@@ -81,6 +82,8 @@ def run_trial(
     ConfigError / DatasetError for settings or data it cannot use; the four statuses are
     completed, early_stopped, cancelled (resumable) and diverged. A `pretrained` config starts from
     `weights.find_weights(weights_dir)` (downloaded only with `download_weights`), else ConfigError.
+    Out of device memory, it starts again once with half the batch size (memory_retry.py), and
+    raises OutOfDeviceMemory if that runs out too.
     """
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -92,9 +95,11 @@ def run_trial(
         if plan.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         data = prepare_dataset(dataset_dir, cache_dir, config.input_size)
-        return _Trial(config, data, plan, work_dir, (weights_dir, download_weights)).run(
-            on_epoch or (lambda report: None), should_stop or (lambda: False)
-        )
+        hooks = (on_epoch or (lambda report: None), should_stop or (lambda: False))
+        return run_with_memory_retry(
+            lambda retry: _Trial(config, data, plan, work_dir, (weights_dir, download_weights), retry).run(*hooks),
+            work_dir=work_dir, batch_size=min(config.batch_size, len(data.train_index)), device=plan.device,
+        )  # fmt: skip
 
 
 class _Trial:
@@ -106,8 +111,9 @@ class _Trial:
     """
 
     def __init__(
-        self, config: TrialConfig, data: DatasetTensors, plan: ComputePlan, work_dir: Path, weights: tuple
-    ) -> None:
+        self, config: TrialConfig, data: DatasetTensors, plan: ComputePlan, work_dir: Path, weights: tuple,
+        retry: MemoryRetry | None = None,
+    ) -> None:  # fmt: skip
         self.config, self.data, self.plan, self.work_dir = config, data, plan, work_dir
         n_train = len(data.train_index)
         if n_train < 2:
@@ -118,6 +124,10 @@ class _Trial:
             self.notes.append(
                 f"batch size {config.batch_size} was clamped to {self.batch_size}, the training split's size"
             )
+        self.retry = retry  # this trial ran out of device memory once: it trains with half the batch size
+        if retry is not None:
+            self.batch_size = retry.batch_size
+            self.notes.append(retry.note())
         generator = seed_everything(config.seed)  # before building the model: its init draws from torch's RNG
         self.options = architecture_options(config.architecture, config.width, config.depth)
         self.model, self.weights_file = build_model(
@@ -316,6 +326,7 @@ class _Trial:
             {
                 "config": self.config.to_dict(),
                 "batch_size_used": self.batch_size,
+                "out_of_memory_retry": self.retry.to_dict() if self.retry else None,
                 "device": str(plan.device),
                 "amp_dtype": str(plan.amp_dtype).removeprefix("torch.") if plan.amp_dtype else None,
                 "channels_last": plan.channels_last,
@@ -351,6 +362,7 @@ class _Trial:
             class_names=list(self.data.classes),
             history=list(progress.history),
             batch_size=self.batch_size,
+            out_of_memory_retry=self.retry.to_dict() if self.retry else None,
         )
         if progress.best_state is not None:
             result.best_epoch = progress.best_epoch
@@ -374,8 +386,9 @@ class _Trial:
                 setattr(result, key, value)
             if status != "cancelled":  # a cancelled trial should let go of the device at once
                 self.model.load_state_dict(progress.best_state)
-                result.latency_ms_batch1 = measure_latency_ms(self.model, config.input_size, self.plan, 1)
-                result.latency_ms_batch64 = measure_latency_ms(self.model, config.input_size, self.plan, 64)
+                result.latency_ms_batch1, result.latency_ms_batch64 = measure_latencies(
+                    self.model, config.input_size, self.plan
+                )
         result_path = self.work_dir / "result.json"
         if status in _FINAL_STATUSES:
             atomic_write_json(result_path, {"config": config.to_dict(), "result": result.to_dict()})

@@ -8,6 +8,7 @@ What each ending becomes:
 | `should_prune()` (we cancel it)      | pruned       | PRUNED                           |
 | diverged (NaN loss, chance accuracy) | diverged     | PRUNED, user attr diverged=True  |
 | failed with the trainer's message    | failed       | FAIL (not retried: it would fail again) |
+| out of GPU memory, retried by the trainer with half the batch | as it ended, the note says so | user attr batch_size_used |
 | service gone / restarted mid-trial   | failed       | FAIL, retried as a new trial     |
 | study cancelled                      | cancelled    | FAIL                             |
 | would overrun the time budget        | skipped      | FAIL, and the slot stops         |
@@ -182,6 +183,8 @@ class Objective:
 
     def _conclude(self, trial: optuna.Trial, row: Trial, outcome: Outcome) -> float | tuple[float, float]:
         state = outcome.state
+        if outcome.result.get("out_of_memory_retry"):  # its value is for this batch size, not the sampled one
+            trial.set_user_attr("batch_size_used", outcome.result.get("batch_size"))
         if state == "completed":
             value = outcome.value
             if value is None or not math.isfinite(value):
