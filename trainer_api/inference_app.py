@@ -123,8 +123,7 @@ def create_inference_app(settings: InferenceSettings | None = None) -> FastAPI:
     settings = settings or InferenceSettings()
     if is_production() and settings.token == DEFAULT_TOKEN:
         raise RuntimeError("Refusing to start in production with the default TRAINER_TOKEN: set TRAINER_TOKEN.")
-    if settings.threads > 0:
-        torch.set_num_threads(settings.threads)
+    torch.set_num_threads(settings.forward_threads())
     cache = ModelCache(settings.data_dir, capacity=max(1, settings.models), device=settings.device)
     batching = Batching(cache, window_ms=settings.batch_window_ms, max_batch=settings.max_batch)
 

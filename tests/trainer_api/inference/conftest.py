@@ -58,7 +58,7 @@ def install(trial_dir: Path, data_dir: Path, key: str, *, accuracy: float | None
 
 @pytest.fixture
 def inference_settings(tmp_path) -> InferenceSettings:
-    return InferenceSettings(token=TOKEN, data_dir=tmp_path / "data", device="cpu", threads=0, models=4, preload=2,
+    return InferenceSettings(token=TOKEN, data_dir=tmp_path / "data", device="cpu", threads=1, models=4, preload=2,
                              scan_seconds=0, batch_window_ms=20, max_batch=64)  # fmt: skip
 
 
