@@ -103,6 +103,12 @@ def test_a_damaged_image_is_refused_naming_it(client, served_trial, api_token):
     assert [f["filename"] for f in response.json()["files"]] == ["broken.png"]
 
 
+def test_the_inference_service_down_is_a_503_with_retry_after(client, trial, offline, api_token):
+    response = post(client, trial, api_token, [image(val_images(trial)[0])])
+    assert response.status_code == 503 and response["Retry-After"] == "30"
+    assert response.json()["error"] == "The inference service is not answering; try again in a minute."
+
+
 @pytest.mark.parametrize("header", [None, "Bearer tune_not-a-real-token", "Bearer ", "Token abc"])
 def test_a_missing_or_wrong_token_gets_401(client, trial, offline, header):
     headers = {"Authorization": header} if header else {}
