@@ -74,6 +74,7 @@ bench: install
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/imbalance.py
 	$(BIN)/python bench/quantize.py
+	$(BIN)/python bench/serve.py
 
 clean:
 	rm -rf var staticfiles node_modules static/vendor

@@ -136,7 +136,8 @@ def start_platform(var_dir: Path, redis_url: str, server: str) -> tuple[Supervis
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
                    capture_output=True)  # fmt: skip
     children = {c.name: c for c in plan_children(python=sys.executable, web_port=port, trainer_port=free_port(host),
-                                                 host=host, worker_concurrency=1)}  # fmt: skip
+                                                 inference_port=free_port(host), host=host,
+                                                 worker_concurrency=1)}  # fmt: skip
     web = children["web"]
     if server == "uvicorn":
         web.argv = [

@@ -181,6 +181,9 @@ INGEST_PROCESSES = int(os.environ.get("INGEST_PROCESSES", 2))
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 TRAINER_URL = os.environ.get("TRAINER_URL", "http://127.0.0.1:8001")
+# The inference service (`trainer_api.inference_app`): try-it and the prediction API ask it, never the
+# training service, so a prediction never waits behind a trial. Same token as the training service.
+INFERENCE_URL = os.environ.get("INFERENCE_URL", "http://127.0.0.1:8002")
 DEV_TRAINER_TOKEN = "dev-trainer-token"
 TRAINER_TOKEN = os.environ.get("TRAINER_TOKEN", DEV_TRAINER_TOKEN)
 if PRODUCTION and TRAINER_TOKEN == DEV_TRAINER_TOKEN:  # the training service refuses it too

@@ -1,4 +1,4 @@
-"""Start the real platform (web over ASGI, Celery worker, training service) for tests.
+"""Start the real platform (web over ASGI, Celery workers, training and inference services) for tests.
 
 Each run gets free ports, its own folder (SQLite database, media, logs) and its
 own Redis database number, and stops every process it started.
@@ -53,7 +53,7 @@ def start_platform(var_dir: Path, redis_url: str, extra_env: dict[str, str] | No
                    worker_concurrency: int = 2, timeout: float = 180) -> RunningPlatform:  # fmt: skip
     """Migrate a fresh database under `var_dir`, start every process, wait for /healthz 200."""
     host = "127.0.0.1"
-    web_port, trainer_port = free_port(host), free_port(host)
+    web_port, trainer_port, inference_port = free_port(host), free_port(host), free_port(host)
     env = dict(os.environ)
     env.update(
         {
@@ -63,6 +63,7 @@ def start_platform(var_dir: Path, redis_url: str, extra_env: dict[str, str] | No
             "MEDIA_ROOT": str(var_dir / "media"),
             "REDIS_URL": redis_url,
             "TRAINER_URL": f"http://{host}:{trainer_port}",
+            "INFERENCE_URL": f"http://{host}:{inference_port}",
             "TRAINER_TOKEN": "test-token",
             "PYTHONUNBUFFERED": "1",
             "OMP_NUM_THREADS": "1",
@@ -73,8 +74,8 @@ def start_platform(var_dir: Path, redis_url: str, extra_env: dict[str, str] | No
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, check=True,
                    capture_output=True, timeout=180)  # fmt: skip
     supervisor = Supervisor(var_dir / "logs", env)
-    children = plan_children(python=sys.executable, web_port=web_port, trainer_port=trainer_port, host=host,
-                             worker_concurrency=worker_concurrency)  # fmt: skip
+    children = plan_children(python=sys.executable, web_port=web_port, trainer_port=trainer_port,
+                             inference_port=inference_port, host=host, worker_concurrency=worker_concurrency)  # fmt: skip
     try:
         for child in children:
             supervisor.start(child)

@@ -1,4 +1,4 @@
-"""A real training service (`uvicorn trainer_api.app:app`) in a subprocess on a free port."""
+"""A real training service (`uvicorn trainer_api.app:app`) or inference service in a subprocess on a free port."""
 
 from __future__ import annotations
 
@@ -19,8 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 class TrainerProcess:
     """The service with its own data and cache folders under `folder`; `start()`, `kill()`, `stop()`."""
 
-    def __init__(self, folder: Path, token: str = "test-trainer-token") -> None:
+    APP = "trainer_api.app:app"
+
+    def __init__(self, folder: Path, token: str = "test-trainer-token", **env: str) -> None:
         self.folder = folder
+        self.extra_env = env
         self.data_dir = folder / "data"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.token = token
@@ -34,7 +37,8 @@ class TrainerProcess:
         env = dict(os.environ, TRAINER_DATA_DIR=str(self.data_dir), TRAINER_CACHE_DIR=str(self.folder / "cache"),
                    TRAINER_TOKEN=self.token, TRAINER_DEVICE="cpu", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
                    PYTHONUNBUFFERED="1")  # fmt: skip
-        argv = [sys.executable, "-m", "uvicorn", "trainer_api.app:app", "--host", "127.0.0.1", "--port", str(self.port)]
+        env.update(self.extra_env)
+        argv = [sys.executable, "-m", "uvicorn", self.APP, "--host", "127.0.0.1", "--port", str(self.port)]
         with self.log.open("a") as log:
             self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
@@ -64,3 +68,18 @@ class TrainerProcess:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.kill()
+
+
+class InferenceProcess(TrainerProcess):
+    """The inference service (`uvicorn trainer_api.inference_app:app`); `data_dir` may be a trainer's.
+
+    `env` sets its other settings, e.g. INFERENCE_BATCH_WINDOW_MS="0", INFERENCE_MAX_BATCH="1".
+    """
+
+    APP = "trainer_api.inference_app:app"
+
+    def __init__(self, folder: Path, token: str = "test-trainer-token", data_dir: Path | None = None, **env: str):
+        super().__init__(folder, token, **env)
+        if data_dir is not None:
+            self.data_dir = data_dir
+        self.log = folder / "inference.log"

@@ -18,17 +18,21 @@ ROOT = Path(__file__).resolve().parent.parent
 class UpProcess:
     """One `manage.py up` on free ports; `lines` fills as it prints."""
 
-    def __init__(self, var_dir: Path, redis_url: str, web_port: int | None = None, trainer_port: int | None = None):
+    def __init__(self, var_dir: Path, redis_url: str, web_port: int | None = None, trainer_port: int | None = None,
+                 inference_port: int | None = None):  # fmt: skip
         self.web_port = web_port or free_port()
         self.trainer_port = trainer_port or free_port()
+        self.inference_port = inference_port or free_port()
         self.env = dict(os.environ, VAR_DIR=str(var_dir), DATABASE_URL=f"sqlite:///{var_dir / 'db.sqlite3'}",
                         MEDIA_ROOT=str(var_dir / "media"), REDIS_URL=redis_url, PYTHONUNBUFFERED="1")  # fmt: skip
         self.env.pop("TRAINER_URL", None)
+        self.env.pop("INFERENCE_URL", None)
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=self.env, check=True,
                        capture_output=True, timeout=120)  # fmt: skip
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "up", "--port", str(self.web_port), "--trainer-port", str(self.trainer_port)],
+            [sys.executable, "manage.py", "up", "--port", str(self.web_port), "--trainer-port", str(self.trainer_port),
+             "--inference-port", str(self.inference_port)],
             cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
         self._reader = threading.Thread(target=self._read, daemon=True)

@@ -10,14 +10,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Response, UploadFile, status
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from trainer_api import system
 from trainer_api.auth import ModelCacheDep, RegistryDep, SettingsDep, require_token
-from trainer_api.errors import SlotsBusy, TrainerError
+from trainer_api.errors import DEFAULT_TOKEN, TrainerError, error_response
 from trainer_api.predictions import MAX_FILES, ModelCache, predict_uploads
 from trainer_api.schemas import (
     KEY_PATTERN,
@@ -34,7 +34,6 @@ from trainer_api.schemas import (
 from trainer_api.settings import TrainerSettings, get_settings, is_production
 from trainer_api.trials import TrialRegistry
 
-DEFAULT_TOKEN = "dev-trainer-token"
 CANCEL_WAIT_SECONDS = 3.0
 TrialKey = Annotated[str, PathParam(pattern=KEY_PATTERN, description="the trial's key")]
 ERRORS = {code: {"model": ErrorMessage} for code in (401, 404, 422)}
@@ -152,14 +151,8 @@ def create_app(settings: TrainerSettings | None = None) -> FastAPI:
     app.state.model_cache = ModelCache(settings.data_dir)
     app.include_router(public)
     app.include_router(protected)
-    app.add_exception_handler(TrainerError, _trainer_error)
+    app.add_exception_handler(TrainerError, error_response)
     return app
-
-
-async def _trainer_error(request: Request, exc: Exception) -> JSONResponse:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, SlotsBusy) else None
-    code = exc.status_code if isinstance(exc, TrainerError) else 500
-    return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)
 
 
 app = create_app()

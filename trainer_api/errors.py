@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+# Both services refuse to start in production with it.
+DEFAULT_TOKEN = "dev-trainer-token"
+
 
 class TrainerError(Exception):
     """A request the service cannot honour; the message tells the caller what to change."""
@@ -47,3 +53,10 @@ class ModelNotFound(TrainerError):
     """No model file at that path, or it cannot be loaded."""
 
     status_code = 404
+
+
+async def error_response(request: Request, exc: Exception) -> JSONResponse:
+    """A TrainerError as JSON `{"detail"}` with its status (and Retry-After for SlotsBusy)."""
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, SlotsBusy) else None
+    code = exc.status_code if isinstance(exc, TrainerError) else 500
+    return JSONResponse({"detail": str(exc)}, status_code=code, headers=headers)

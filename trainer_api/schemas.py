@@ -208,3 +208,24 @@ class PredictResponse(BaseModel):
 
 class ErrorMessage(BaseModel):
     detail: str
+
+
+class InferenceHealth(BaseModel):
+    status: str
+    role: Literal["inference"] = "inference"
+    device: str = Field(description='"cpu", or the CUDA device\'s name')
+    device_type: Literal["cpu", "cuda"]
+    torch: str
+    torchvision: str
+    python: str
+    models_loaded: int
+    forward_passes: int = Field(description="forward passes run since the service started")
+    images: int = Field(description="images classified since the service started")
+    batch_window_ms: float
+    max_batch: int
+
+
+class LoadedModels(BaseModel):
+    models: list[str] = Field(description="models in memory, least recently used first")
+    preloaded: list[str] = Field(description="the best model of each recent study, loaded before any request")
+    recent_batch_sizes: list[int] = Field(description="images per forward pass, the latest 100, oldest first")

@@ -22,17 +22,23 @@ def weights_dir_from_environment() -> Path:
     return Path(os.environ.get("TRAINER_WEIGHTS_DIR") or Path(os.environ.get("VAR_DIR", BASE_DIR / "var")) / "weights")
 
 
+def data_dir_from_environment() -> Path:
+    """TRAINER_DATA_DIR, by default `trainer/` in the media folder (the web app serves downloads from it)."""
+    return Path(
+        os.environ.get("TRAINER_DATA_DIR")
+        or Path(os.environ.get("MEDIA_ROOT") or Path(os.environ.get("VAR_DIR", BASE_DIR / "var")) / "media") / "trainer"
+    )
+
+
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name) or default)
+
+
 @dataclass(frozen=True)
 class TrainerSettings:
     token: str = field(default_factory=lambda: os.environ.get("TRAINER_TOKEN", "dev-trainer-token"))
     # Trials' checkpoints, events and artefacts. Shared with the web app (it serves the downloads).
-    data_dir: Path = field(
-        default_factory=lambda: Path(
-            os.environ.get("TRAINER_DATA_DIR")
-            or Path(os.environ.get("MEDIA_ROOT") or Path(os.environ.get("VAR_DIR", BASE_DIR / "var")) / "media")
-            / "trainer"
-        )
-    )
+    data_dir: Path = field(default_factory=data_dir_from_environment)
     # The only folder trials may read datasets from (default: `datasets/` beside the data folder,
     # where the web app keeps them); a path outside it is refused as if it did not exist.
     datasets_dir: Path | None = field(
@@ -60,3 +66,36 @@ class TrainerSettings:
 
 def get_settings() -> TrainerSettings:
     return TrainerSettings()
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """The inference service's settings (`trainer_api.inference_app`): it reads the models the trainer writes."""
+
+    token: str = field(default_factory=lambda: os.environ.get("TRAINER_TOKEN", "dev-trainer-token"))
+    data_dir: Path = field(default_factory=data_dir_from_environment)
+    # The CPU by default: on a one-GPU host the GPU's memory belongs to the training trial.
+    device: str = field(default_factory=lambda: os.environ.get("INFERENCE_DEVICE") or "cpu")
+    # torch's CPU threads for the forward passes (0 = half the cores this process may use, at least 1:
+    # the event loop and the training service need the rest; see forward_threads()).
+    threads: int = field(default_factory=lambda: _int("INFERENCE_THREADS", 0))
+    # Models kept loaded (least recently used dropped first) and how many of them are preloaded:
+    # the best model of each of the most recently finished studies.
+    models: int = field(default_factory=lambda: _int("INFERENCE_MODELS", 4))
+    preload: int = field(default_factory=lambda: _int("INFERENCE_PRELOAD", 2))
+    # Seconds between looks for newly finished studies (0 = only at start).
+    scan_seconds: float = field(default_factory=lambda: float(os.environ.get("INFERENCE_SCAN_SECONDS") or 30))
+    # Dynamic batching: images for one model that arrive within the window share one forward pass,
+    # at most max_batch of them (window 0 and max_batch 1: one image at a time).
+    batch_window_ms: float = field(default_factory=lambda: float(os.environ.get("INFERENCE_BATCH_WINDOW_MS") or 5))
+    max_batch: int = field(default_factory=lambda: _int("INFERENCE_MAX_BATCH", 64))
+
+    def forward_threads(self) -> int:
+        """The torch threads for the forward passes (INFERENCE_THREADS, else half the cores).
+
+        Not every core: the event loop that reads the requests needs one. On a 2-core machine
+        bench/serve.py (resnet18) answered 70 requests/s with 2 threads against 397 with 1.
+        """
+        if self.threads > 0:
+            return self.threads
+        return max(1, len(os.sched_getaffinity(0)) // 2)

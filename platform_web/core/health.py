@@ -38,7 +38,14 @@ def check_trainer() -> str:
     return "ok"
 
 
-CHECKS = {"database": check_database, "redis": check_redis, "worker": check_worker, "trainer": check_trainer}
+def check_inference() -> str:
+    response = httpx.get(f"{settings.INFERENCE_URL}/v1/health", timeout=3)
+    response.raise_for_status()
+    return "ok"
+
+
+CHECKS = {"database": check_database, "redis": check_redis, "worker": check_worker, "trainer": check_trainer,
+          "inference": check_inference}  # fmt: skip
 
 
 def platform_health() -> tuple[bool, dict[str, str]]:

@@ -1,9 +1,9 @@
 """Start and supervise every part of the platform on one machine.
 
 `make up` runs `manage.py up`, which calls `run_platform()`: it finds or starts
-Redis, starts Django (ASGI), one Celery worker and the training service as
-child processes, waits until each answers its health check, prints the URL,
-and stops them all on Ctrl-C. A child that dies is started again on its own
+Redis, starts Django (ASGI), the Celery workers, the training service and the
+inference service (predictions, apart from training) as child processes, waits
+until each answers its health check, prints the URL, and stops them all on Ctrl-C. A child that dies is started again on its own
 (after a backoff that grows while it keeps dying quickly, with a log line); the
 others go on. Children get SIGTERM from the kernel if this process is killed
 outright, so nothing is orphaned, and the ports are free again at once.
@@ -228,9 +228,12 @@ def celery_worker_argv(python: str, name: str, queues: str, concurrency: int) ->
             "--concurrency", str(concurrency), "--loglevel", "INFO", "--hostname", f"{name}-{os.getpid()}@%h"]  # fmt: skip
 
 
-def plan_children(*, python: str, web_port: int, trainer_port: int, host: str, worker_concurrency: int,
-                  ingest_concurrency: int = 1) -> list[Child]:  # fmt: skip
+def plan_children(*, python: str, web_port: int, trainer_port: int, inference_port: int, host: str,
+                  worker_concurrency: int, ingest_concurrency: int = 1) -> list[Child]:  # fmt: skip
     """The platform's processes, in start order.
+
+    Predictions have a service of their own (`trainer_api.inference_app`, the same code's
+    inference role), so try-it and the prediction API never wait behind a training trial.
 
     Study slots hold a worker process for a whole study, so quick work has worker
     nodes of its own: ingestion on the `ingest` queue (an upload never waits behind
@@ -243,6 +246,11 @@ def plan_children(*, python: str, web_port: int, trainer_port: int, host: str, w
             [python, "-m", "uvicorn", "trainer_api.app:app", "--host", host, "--port", str(trainer_port)],
             health=f"http://{host}:{trainer_port}/v1/health",
         ),
+        Child(
+            "inference",
+            [python, "-m", "uvicorn", "trainer_api.inference_app:app", "--host", host, "--port", str(inference_port)],
+            health=f"http://{host}:{inference_port}/v1/health",
+        ),
         Child("worker", celery_worker_argv(python, "worker", "training", worker_concurrency)),
         Child("ingest-worker", celery_worker_argv(python, "ingest", "ingest", ingest_concurrency)),
         Child("model-worker", celery_worker_argv(python, "models", "models", 1)),
@@ -250,12 +258,14 @@ def plan_children(*, python: str, web_port: int, trainer_port: int, host: str, w
     ]  # fmt: skip
 
 
-def run_platform(*, var_dir: Path, web_port: int, trainer_port: int, host: str = "127.0.0.1", say=print) -> int:
+def run_platform(*, var_dir: Path, web_port: int, trainer_port: int, inference_port: int = 8002,
+                 host: str = "127.0.0.1", say=print) -> int:  # fmt: skip
     """Start everything, wait for health, block until Ctrl-C or a child dies. Returns an exit code."""
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "platform_web.settings")
     env["PYTHONUNBUFFERED"] = "1"
     env["TRAINER_URL"] = env.get("TRAINER_URL") or f"http://{host}:{trainer_port}"
+    env["INFERENCE_URL"] = env.get("INFERENCE_URL") or f"http://{host}:{inference_port}"
     log_dir = var_dir / "logs"
     supervisor = Supervisor(log_dir, env)
 
@@ -267,7 +277,11 @@ def run_platform(*, var_dir: Path, web_port: int, trainer_port: int, host: str =
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        for port, what in ((web_port, "web"), (trainer_port, "training service")):
+        for port, what in (
+            (web_port, "web"),
+            (trainer_port, "training service"),
+            (inference_port, "inference service"),
+        ):
             if not port_is_free(host, port):
                 raise LaunchError(
                     f"Port {port} for the {what} is in use: is the platform already running? Stop it first."
@@ -296,7 +310,7 @@ def run_platform(*, var_dir: Path, web_port: int, trainer_port: int, host: str =
         env["REDIS_URL"] = redis_url
 
         children = plan_children(
-            python=sys.executable, web_port=web_port, trainer_port=trainer_port, host=host,
+            python=sys.executable, web_port=web_port, trainer_port=trainer_port, inference_port=inference_port, host=host,
             worker_concurrency=int(env.get("WORKER_CONCURRENCY", "2")),
             ingest_concurrency=int(env.get("INGEST_WORKER_CONCURRENCY", "1")),
         )  # fmt: skip
@@ -304,7 +318,7 @@ def run_platform(*, var_dir: Path, web_port: int, trainer_port: int, host: str =
             supervisor.start(child)
             say(f"started {child.name} (pid {child.process.pid}), log: {log_dir / (child.name + '.log')}")
         # The web health check (/healthz) answers 200 only once database, Redis,
-        # the worker and the training service all answer.
+        # the worker, the training service and the inference service all answer.
         for child in children:
             if child.health:
                 supervisor.wait_healthy(child, float(env.get("START_TIMEOUT", "180")), lambda: stop_requested)

@@ -27,7 +27,7 @@ def predict(request, study_id, number: int):
 
     200 `{"results": [{"filename", "predictions": [{"class", "probability"}]}], ...}`; 401 wrong or
     revoked token; 429 over API_REQUESTS_PER_MINUTE (Retry-After); 404 not the token owner's model or
-    no model; 400 a file that is not an image (named) or a bad request; 503 training service down.
+    no model; 400 a file that is not an image (named) or a bad request; 503 inference service down.
     """
     try:
         token = authenticate_request(request.headers.get("Authorization", ""))

@@ -10,11 +10,11 @@ class ModelFileDamaged(ModelUnavailable):
 
 
 class TryItError(Exception):
-    """Classifying uploaded images failed as a whole (training service unreachable, model refused)."""
+    """Classifying uploaded images failed as a whole (inference service unreachable, model refused)."""
 
 
 class TrainerDown(TryItError):
-    """The training service did not answer; the same request may work in a minute (the API says 503)."""
+    """The inference service did not answer; the same request may work in a minute (the API says 503)."""
 
 
 class NotImages(TryItError):

@@ -1,6 +1,6 @@
 """The prediction API: a user's application posts images with an API token and gets each one's top-k classes.
 
-It goes the way try-it goes (`try_it.classify_uploads` → the training service's
+It goes the way try-it goes (`try_it.classify_uploads` → the inference service's
 `/v1/predict`, same limits, same checks), with the stricter rule an API wants: every
 file must be an image the model can classify, or the whole request is refused, naming
 the files that are not.
@@ -49,7 +49,7 @@ def predict_for_api(*, owner, study_id, number: int, uploads: list[UploadedFile]
 
     ModelUnavailable when the trial is not the owner's or has no model (the API says 404);
     NotImages naming the files that are not classifiable images, TryItError for a request
-    that cannot be used (both 400); TrainerDown when the training service does not answer.
+    that cannot be used (both 400); TrainerDown when the inference service does not answer.
     """
     try:
         trial = selectors.get_owned_trial(owner, study_id, number)
@@ -66,7 +66,7 @@ def predict_for_api(*, owner, study_id, number: int, uploads: list[UploadedFile]
         raise _refused(problems)
     results = classify_uploads(trial, uploads, top_k=k)
     failed = [result for result in results if result["error"]]
-    if failed:  # recognised as images here, but damaged: the training service could not decode them
+    if failed:  # recognised as images here, but damaged: the inference service could not decode them
         raise _refused(failed)
     return {
         "study": str(trial.study_id),

@@ -1,7 +1,9 @@
-"""Try it: send uploaded images to the training service's `/v1/predict` and shape its answer.
+"""Try it: send uploaded images to the inference service's `/v1/predict` and shape its answer.
 
-The training service keeps recently used models loaded (an LRU cache), so a
-second batch of images on the same model page does not reload the weights.
+The inference service (`INFERENCE_URL`, a process apart from the training service, so a
+prediction never waits behind a trial) keeps recently used models loaded (an LRU cache)
+and the best model of each recent study loaded before anyone asks, so a second batch of
+images on the same model page does not reload the weights.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def is_image(upload: UploadedFile) -> bool:
     """Whether Pillow recognises the file as an image from its first bytes (nothing is decoded here).
 
     A text file, a PDF or a zip is not one. A recognised image that is truncated, damaged or
-    too large to decode counts as an image: the training service decodes it and says what is wrong.
+    too large to decode counts as an image: the inference service decodes it and says what is wrong.
     """
     upload.seek(0)
     try:
@@ -53,7 +55,7 @@ def is_image(upload: UploadedFile) -> bool:
 
 
 def not_an_image(name: str) -> dict:
-    """The answer for one uploaded file that is not an image (it is not sent to the training service)."""
+    """The answer for one uploaded file that is not an image (it is not sent to the inference service)."""
     return {
         "filename": name,
         "predictions": None,
@@ -70,7 +72,7 @@ def _not_images_message(names: list[str]) -> str:
 
 
 def upload_problem(upload: UploadedFile, max_bytes: int) -> dict | None:
-    """The answer for a file that is not sent to the training service (too large, empty, not an image), else None."""
+    """The answer for a file that is not sent to the inference service (too large, empty, not an image), else None."""
     if upload.size > max_bytes:
         return {
             "filename": upload.name,
@@ -84,18 +86,18 @@ def upload_problem(upload: UploadedFile, max_bytes: int) -> dict | None:
     return None
 
 
-def _trainer_predict(model: str, files: list[UploadedFile], top_k: int) -> PredictResponse:
-    """Ask the training service; its errors become TryItError with a message to act on."""
+def _service_predict(model: str, files: list[UploadedFile], top_k: int) -> PredictResponse:
+    """Ask the inference service; its errors become TryItError with a message to act on."""
     parts = []
     for upload in files:
         upload.seek(0)
         parts.append((upload.name, upload, upload.content_type or "application/octet-stream"))
     try:
-        return TrainerClient().predict(model, parts, top_k=top_k)
+        return TrainerClient(base_url=settings.INFERENCE_URL).predict(model, parts, top_k=top_k)
     except TrainerUnavailable as e:
-        raise TrainerDown("The training service is not answering; try again in a minute.") from e
+        raise TrainerDown("The inference service is not answering; try again in a minute.") from e
     except TrainerError as e:
-        raise TryItError(f"The training service could not classify the images: {e}") from e
+        raise TryItError(f"The inference service could not classify the images: {e}") from e
 
 
 def classify_uploads(trial: Trial, uploads: list[UploadedFile], top_k: int = TOP_K) -> list[dict]:
@@ -103,9 +105,9 @@ def classify_uploads(trial: Trial, uploads: list[UploadedFile], top_k: int = TOP
 
     Each result is `{"filename", "predictions": [{"class", "probability"}], "error"}`,
     in upload order. Oversized and empty files are refused here, and so are files
-    that are not images at all (`"not_image": True`, never sent to the training service);
+    that are not images at all (`"not_image": True`, never sent to the inference service);
     when every file is one of those, NotImages refuses the whole request, naming them.
-    Damaged images are reported by the training service, which decodes them.
+    Damaged images are reported by the inference service, which decodes them.
     """
     model_path(trial)  # the .pth must exist before the service is asked
     limits = try_it_limits()
@@ -123,9 +125,9 @@ def classify_uploads(trial: Trial, uploads: list[UploadedFile], top_k: int = TOP
     if refused and len(refused) == len(uploads):
         raise NotImages(_not_images_message([r["filename"] for r in refused]), refused)
     if to_send:
-        answered = _trainer_predict(trial.model_path, [upload for _, upload in to_send], top_k).results
+        answered = _service_predict(trial.model_path, [upload for _, upload in to_send], top_k).results
         if len(answered) != len(to_send):
-            raise ModelUnavailable("The training service answered for a different number of images; try again.")
+            raise ModelUnavailable("The inference service answered for a different number of images; try again.")
         for (index, upload), item in zip(to_send, answered, strict=True):
             error = item.error
             predictions = [{"class": p.class_name, "probability": p.probability} for p in item.predictions or []]

@@ -16,7 +16,7 @@ import pytest
 from django.test import Client
 
 from tests.trained_models.builders import install_trial, train_model
-from tests.trainer_process import TrainerProcess
+from tests.trainer_process import InferenceProcess
 from worker import model_jobs, model_tasks
 
 TOKEN = "models-test-token"
@@ -24,8 +24,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 
 
 @pytest.fixture(scope="module")
-def trainer_service(tmp_path_factory):
-    service = TrainerProcess(tmp_path_factory.mktemp("trainer"), token=TOKEN)
+def inference_service(tmp_path_factory):
+    service = InferenceProcess(tmp_path_factory.mktemp("inference"), token=TOKEN)
     service.start()
     yield service
     service.stop()
@@ -89,10 +89,10 @@ def log_in(page, live_server, user) -> None:
 
 
 def test_model_page_click_through(
-    new_page, artifacts, live_server, settings, trainer_service, two_models, user, tmp_path, worker, monkeypatch
+    new_page, artifacts, live_server, settings, inference_service, two_models, user, tmp_path, worker, monkeypatch
 ):
-    settings.TRAINER_DATA_DIR = trainer_service.data_dir
-    settings.TRAINER_URL = trainer_service.url
+    settings.TRAINER_DATA_DIR = inference_service.data_dir
+    settings.INFERENCE_URL = inference_service.url
     settings.TRAINER_TOKEN = TOKEN
     simple, cifar = two_models
     first = install_trial(simple, user, study_name="Colour search")

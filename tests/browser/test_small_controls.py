@@ -24,7 +24,7 @@ from tests.browser.test_model_page import log_in
 from tests.screenshots import snap
 from tests.studies.factories import ARCHITECTURES, make_ready_dataset
 from tests.trained_models.builders import install_trial, train_model
-from tests.trainer_process import TrainerProcess
+from tests.trainer_process import InferenceProcess
 
 TOKEN = "small-controls-token"
 WIDTHS = (390, 1366)
@@ -180,17 +180,17 @@ def test_compare_waits_for_a_tick(new_page, live_server, user, trained, shots):
 
 
 @pytest.fixture(scope="module")
-def trainer_service(tmp_path_factory):
-    service = TrainerProcess(tmp_path_factory.mktemp("trainer"), token=TOKEN)
+def inference_service(tmp_path_factory):
+    service = InferenceProcess(tmp_path_factory.mktemp("inference"), token=TOKEN)
     service.start()
     yield service
     service.stop()
 
 
-def test_try_it_lists_a_text_file_as_not_an_image(new_page, live_server, settings, trainer_service, trained, user,
+def test_try_it_lists_a_text_file_as_not_an_image(new_page, live_server, settings, inference_service, trained, user,
                                                    shots):  # fmt: skip
-    settings.TRAINER_DATA_DIR = trainer_service.data_dir
-    settings.TRAINER_URL = trainer_service.url
+    settings.TRAINER_DATA_DIR = inference_service.data_dir
+    settings.INFERENCE_URL = inference_service.url
     settings.TRAINER_TOKEN = TOKEN
     trial = install_trial(trained, user)
     path = Path(trial.study.dataset.directory) / "files/val/blue/002.png"

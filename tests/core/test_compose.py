@@ -15,12 +15,14 @@ COMPOSE = ROOT / "docker-compose.yml"
 def test_compose_file_describes_the_multi_host_shape():
     spec = yaml.safe_load(COMPOSE.read_text())
     services = spec["services"]
-    assert {"postgres", "redis", "web", "worker", "ingest-worker", "model-worker", "trainer"} <= set(services)
+    assert {"postgres", "redis", "web", "worker", "ingest-worker", "model-worker", "trainer", "inference"} <= set(
+        services
+    )
     for name in services:
         assert "healthcheck" in services[name], f"{name} has no health check"
     gpu = services["trainer"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert gpu["capabilities"] == ["gpu"]
-    for name in ("web", "worker", "ingest-worker", "model-worker", "trainer"):
+    for name in ("web", "worker", "ingest-worker", "model-worker", "trainer", "inference"):
         mounts = services[name]["volumes"]
         assert any(str(m).startswith("media:") for m in mounts), f"{name} does not share the media volume"
 
@@ -42,3 +44,12 @@ def test_compose_refuses_to_start_without_a_secret_key():
     )
     assert result.returncode != 0
     assert "set TRAINER_TOKEN" in result.stderr or "set SECRET_KEY" in result.stderr
+
+
+def test_the_inference_service_is_its_own_service_that_the_web_app_asks():
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    inference = services["inference"]
+    assert "trainer_api.inference_app:app" in inference["command"]
+    assert "8002" in str(inference["healthcheck"]["test"])
+    assert services["web"]["environment"]["INFERENCE_URL"] == "http://inference:8002"
+    assert "deploy" not in inference  # no GPU reserved: predictions run on the CPU beside training

@@ -34,7 +34,11 @@ def test_start_command_brings_every_part_up_and_ctrl_c_stops_all(tmp_path, redis
         up.wait_up()
         response = httpx.get(f"{up.url}/healthz", timeout=10)
         assert response.status_code == 200
-        assert response.json() == {"status": "ok", "database": "ok", "redis": "ok", "worker": "ok", "trainer": "ok"}
+        assert response.json() == {"status": "ok", "database": "ok", "redis": "ok", "worker": "ok", "trainer": "ok",
+                                   "inference": "ok"}  # fmt: skip
+        inference = httpx.get(f"http://127.0.0.1:{up.inference_port}/v1/health", timeout=10).json()
+        assert inference["role"] == "inference"
+        assert any(line.startswith("started inference (pid") for line in up.lines), up.output()
         assert "Stopped." in _stop_and_check_nothing_left(up)
     finally:
         up.kill()

@@ -14,7 +14,7 @@ from tests.up_process import UpProcess
 
 pytestmark = pytest.mark.slow
 
-CHILDREN = ("trainer", "worker", "web")
+CHILDREN = ("trainer", "inference", "worker", "web")
 
 
 def health(up: UpProcess) -> dict | None:
@@ -63,7 +63,9 @@ def test_each_child_killed_is_started_again_and_a_killed_start_command_starts_ag
 
         os.kill(up.process.pid, signal.SIGKILL)  # no Ctrl-C, no cleanup: the children get SIGTERM from the kernel
         up.process.wait(timeout=30)
-        again = UpProcess(tmp_path, redis_url, web_port=up.web_port, trainer_port=up.trainer_port)
+        again = UpProcess(
+            tmp_path, redis_url, web_port=up.web_port, trainer_port=up.trainer_port, inference_port=up.inference_port
+        )
         try:
             again.wait_up(240)
             assert "in use" not in again.output()

@@ -56,7 +56,8 @@ def test_tasks_go_to_the_models_queue_which_a_worker_of_its_own_consumes():
     for name in ("models.evaluate", "models.export"):
         assert app.amqp.router.route({}, name)["queue"].name == "models"
     assert "worker.model_tasks" in app.conf.include
-    children = plan_children(python="python", web_port=1, trainer_port=2, host="127.0.0.1", worker_concurrency=2)
+    children = plan_children(python="python", web_port=1, trainer_port=2, inference_port=3, host="127.0.0.1",
+                             worker_concurrency=2)  # fmt: skip
     queues = {c.name: c.argv[c.argv.index("--queues") + 1] for c in children if "--queues" in c.argv}
     assert queues == {"worker": "training", "ingest-worker": "ingest", "model-worker": "models"}
 

@@ -59,8 +59,8 @@ def predict(client, trial, files):
 
 @pytest.fixture
 def no_trainer(settings):
-    """Nothing listens at the training service's address: an answer that needs it says it is not answering."""
-    settings.TRAINER_URL = f"http://127.0.0.1:{free_port('127.0.0.1')}"
+    """Nothing listens at the inference service's address: an answer that needs it says it is not answering."""
+    settings.INFERENCE_URL = f"http://127.0.0.1:{free_port('127.0.0.1')}"
 
 
 def png_bytes() -> bytes:
@@ -93,7 +93,7 @@ def test_with_one_image_among_them_the_image_goes_to_the_service(alice_client, t
     image = SimpleUploadedFile("blue.png", png_bytes(), content_type="image/png")
     response = predict(alice_client, trial, [text, image])
     # not refused for the text file: the image was sent, and the (absent) service is what failed
-    assert response.status_code == 400 and "training service is not answering" in response.json()["error"]
+    assert response.status_code == 400 and "inference service is not answering" in response.json()["error"]
 
 
 def test_is_image_reads_the_header_only():

@@ -1,4 +1,4 @@
-"""The prediction API: images posted with a user's API token, classified by a real training service.
+"""The prediction API: images posted with a user's API token, classified by a real inference service.
 
 The answers equal the copy-paste snippet's on the downloaded `.pth`; tokens, ownership,
 the rate limit and non-images are refused with the status and JSON a program can act on.
@@ -16,33 +16,33 @@ from platform_web.api_tokens import services as tokens
 from platform_web.studies.models import Trial
 from tests.trained_models.builders import install_trial
 from tests.trained_models.snippet_runner import downloaded_with_snippet, run_snippet
-from tests.trainer_process import TrainerProcess
+from tests.trainer_process import InferenceProcess
 
 SERVICE_TOKEN = "api-test-trainer-token"
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
-def trainer_service(tmp_path_factory):
-    service = TrainerProcess(tmp_path_factory.mktemp("trainer"), token=SERVICE_TOKEN)
+def inference_service(tmp_path_factory):
+    service = InferenceProcess(tmp_path_factory.mktemp("inference"), token=SERVICE_TOKEN)
     service.start()
     yield service
     service.stop()
 
 
 @pytest.fixture
-def served_trial(settings, trainer_service, trained, user):
-    """The trained model installed in the folder the running training service serves from."""
-    settings.TRAINER_DATA_DIR = trainer_service.data_dir
-    settings.TRAINER_URL = trainer_service.url
+def served_trial(settings, inference_service, trained, user):
+    """The trained model installed in the folder the running inference service serves from."""
+    settings.TRAINER_DATA_DIR = inference_service.data_dir
+    settings.INFERENCE_URL = inference_service.url
     settings.TRAINER_TOKEN = SERVICE_TOKEN
     return install_trial(trained, user)
 
 
 @pytest.fixture
 def offline(settings):
-    """No training service: whatever these tests check is answered before one would be asked."""
-    settings.TRAINER_URL = "http://127.0.0.1:9"
+    """No inference service: whatever these tests check is answered before one would be asked."""
+    settings.INFERENCE_URL = "http://127.0.0.1:9"
 
 
 @pytest.fixture
@@ -101,6 +101,12 @@ def test_a_damaged_image_is_refused_naming_it(client, served_trial, api_token):
     assert response.status_code == 400
     assert response.json()["error"].startswith("broken.png cannot be classified")
     assert [f["filename"] for f in response.json()["files"]] == ["broken.png"]
+
+
+def test_the_inference_service_down_is_a_503_with_retry_after(client, trial, offline, api_token):
+    response = post(client, trial, api_token, [image(val_images(trial)[0])])
+    assert response.status_code == 503 and response["Retry-After"] == "30"
+    assert response.json()["error"] == "The inference service is not answering; try again in a minute."
 
 
 @pytest.mark.parametrize("header", [None, "Bearer tune_not-a-real-token", "Bearer ", "Token abc"])

@@ -1,4 +1,4 @@
-"""Try it: uploads classified by a real training service (uvicorn subprocess), same answers as the snippet."""
+"""Try it: uploads classified by a real inference service (uvicorn subprocess), same answers as the snippet."""
 
 from __future__ import annotations
 
@@ -13,25 +13,25 @@ from PIL import Image
 from platform_web.core.launcher import free_port
 from tests.trained_models.builders import install_trial
 from tests.trained_models.snippet_runner import downloaded_with_snippet, run_snippet
-from tests.trainer_process import TrainerProcess
+from tests.trainer_process import InferenceProcess
 
 TOKEN = "models-test-token"
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def trainer_service(tmp_path_factory):
-    service = TrainerProcess(tmp_path_factory.mktemp("trainer"), token=TOKEN)
+def inference_service(tmp_path_factory):
+    service = InferenceProcess(tmp_path_factory.mktemp("inference"), token=TOKEN)
     service.start()
     yield service
     service.stop()
 
 
 @pytest.fixture
-def served_trial(settings, trainer_service, trained, user):
-    """The trained model installed in the folder the running training service serves from."""
-    settings.TRAINER_DATA_DIR = trainer_service.data_dir
-    settings.TRAINER_URL = trainer_service.url
+def served_trial(settings, inference_service, trained, user):
+    """The trained model installed in the folder the running inference service serves from."""
+    settings.TRAINER_DATA_DIR = inference_service.data_dir
+    settings.INFERENCE_URL = inference_service.url
     settings.TRAINER_TOKEN = TOKEN
     return install_trial(trained, user)
 
@@ -108,8 +108,8 @@ def test_no_files_and_too_many_files(alice_client, served_trial, settings):
 
 
 def test_service_down_gives_a_message(alice_client, trial, settings):
-    settings.TRAINER_URL = f"http://127.0.0.1:{free_port('127.0.0.1')}"  # nothing listens there
+    settings.INFERENCE_URL = f"http://127.0.0.1:{free_port('127.0.0.1')}"  # nothing listens there
     image = Path(trial.study.dataset.directory) / "files/val/blue/002.png"
     response = post_files(alice_client, trial, [upload(image)])
     assert response.status_code == 400
-    assert "training service is not answering" in response.json()["error"]
+    assert "inference service is not answering" in response.json()["error"]
