@@ -20,12 +20,10 @@ from platform_web.trained_models.files import (
     ModelFile,
     export_file,
     model_path,
-    read_exports,
-    sha256_of,
-    write_json_atomic,
 )
 from trainer_api.engine.errors import EngineError
 from trainer_api.engine.quantize import QuantizationRefused, quantize_onnx, tensorrt_status
+from worker.export_record import record_export
 
 KIND = "onnx_int8"
 INT8_CALIBRATION_IMAGES = 300
@@ -57,17 +55,6 @@ def export_int8(trial: Trial, float_onnx: ModelFile) -> ModelFile:
             raise ModelUnavailable(f"The {label} model was not offered: {e}") from e
         except EngineError as e:
             raise ModelUnavailable(f"The {label} export failed: {e}") from e
-        with services.file_lock(folder, "exports-record"):  # another format may be recording its export right now
-            record = read_exports(folder)
-            record[KIND] = {
-                "file": target.name,
-                "sha256": sha256_of(target),
-                "size_bytes": target.stat().st_size,
-                "source_sha256": trial.model_sha256,
-                "float_onnx_sha256": float_onnx.sha256,
-                **report.as_record(),
-                "tensorrt": tensorrt_status(),
-                "recorded_at": time.time(),
-            }
-            write_json_atomic(folder / "exports.json", record)
+        figures = {"float_onnx_sha256": float_onnx.sha256, **report.as_record(), "tensorrt": tensorrt_status()}
+        record_export(trial, KIND, target, {**figures, "recorded_at": time.time()})
     return export_file(trial, KIND)

@@ -17,14 +17,13 @@ from platform_web.trained_models.files import (
     FILE_KINDS,
     export_file,
     model_path,
-    read_exports,
-    sha256_of,
     write_json_atomic,
 )
 from trainer_api.engine.errors import EngineError
 from trainer_api.engine.evaluate import evaluate_model
 from trainer_api.engine.export import ExportCheckFailed, export_onnx, export_torchscript, validation_inputs
 from worker import int8_export
+from worker.export_record import record_export
 
 # Validation images the exports are checked on (the check must pass within this tolerance).
 EXPORT_CHECK_IMAGES = 64
@@ -88,21 +87,14 @@ def export_model(trial: Trial, kind: str) -> files.ModelFile:
             raise ModelUnavailable(f"The {FILE_KINDS[kind].label} export was not offered: {e}") from e
         except EngineError as e:
             raise ModelUnavailable(f"The {FILE_KINDS[kind].label} export failed: {e}") from e
-        with services.file_lock(folder, "exports-record"):  # the other format may be recording its export right now
-            record = read_exports(folder)
-            record[kind] = {
-                "file": target.name,
-                "sha256": sha256_of(target),
-                "size_bytes": target.stat().st_size,
-                "source_sha256": trial.model_sha256,
-                "max_abs_diff": check.max_abs_diff,
-                "max_prob_diff": check.max_prob_diff,
-                "logit_scale": check.logit_scale,
-                "checked_images": check.images,
-                "checked_with": check.checked_with,
-                "seconds": round(time.monotonic() - started, 2),
-            }
-            write_json_atomic(folder / "exports.json", record)
+        record_export(trial, kind, target, {
+            "max_abs_diff": check.max_abs_diff,
+            "max_prob_diff": check.max_prob_diff,
+            "logit_scale": check.logit_scale,
+            "checked_images": check.images,
+            "checked_with": check.checked_with,
+            "seconds": round(time.monotonic() - started, 2),
+        })  # fmt: skip
     return export_file(trial, kind)
 
 

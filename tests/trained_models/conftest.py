@@ -7,6 +7,7 @@ import torch
 
 from platform_web.celery import app
 from tests.trained_models.builders import TrainedModel, install_trial, train_model
+from tests.trainer_process import InferenceProcess
 from worker import model_tasks  # noqa: F401 - registers the tasks, as a worker does: eager runs need them
 
 torch.set_num_threads(1)  # the machine's cores are shared
@@ -31,4 +32,26 @@ def trained(tmp_path_factory) -> TrainedModel:
 @pytest.fixture
 def trial(trained, user, db):
     """The trained model installed for alice: files in this test's media folders, Dataset/Study/Trial rows."""
+    return install_trial(trained, user)
+
+
+# The bearer token of the inference service the try-it and prediction API tests start.
+INFERENCE_TOKEN = "models-test-token"
+
+
+@pytest.fixture(scope="module")
+def inference_service(tmp_path_factory):
+    """A real inference service (its own process, free port) for the tests of one module."""
+    service = InferenceProcess(tmp_path_factory.mktemp("inference"), token=INFERENCE_TOKEN)
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture
+def served_trial(settings, inference_service, trained, user):
+    """The trained model installed in the folder the running inference service serves from."""
+    settings.TRAINER_DATA_DIR = inference_service.data_dir
+    settings.INFERENCE_URL = inference_service.url
+    settings.TRAINER_TOKEN = INFERENCE_TOKEN
     return install_trial(trained, user)

@@ -11,29 +11,9 @@ from django.urls import reverse
 from PIL import Image
 
 from platform_web.core.launcher import free_port
-from tests.trained_models.builders import install_trial
 from tests.trained_models.snippet_runner import downloaded_with_snippet, run_snippet
-from tests.trainer_process import InferenceProcess
 
-TOKEN = "models-test-token"
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def inference_service(tmp_path_factory):
-    service = InferenceProcess(tmp_path_factory.mktemp("inference"), token=TOKEN)
-    service.start()
-    yield service
-    service.stop()
-
-
-@pytest.fixture
-def served_trial(settings, inference_service, trained, user):
-    """The trained model installed in the folder the running inference service serves from."""
-    settings.TRAINER_DATA_DIR = inference_service.data_dir
-    settings.INFERENCE_URL = inference_service.url
-    settings.TRAINER_TOKEN = TOKEN
-    return install_trial(trained, user)
 
 
 def upload(path: Path) -> SimpleUploadedFile:
