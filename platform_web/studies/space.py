@@ -131,6 +131,8 @@ def class_weighting_help(class_counts: dict) -> str:
     )
     if imbalance is None:
         return base
+    if imbalance.largest_count == imbalance.smallest_count:
+        return f"{base} Here every class has {imbalance.largest_count:,} training images."
     return (
         f"{base} Here “{imbalance.largest}” has {imbalance.largest_count:,} training images and "
         f"“{imbalance.smallest}” {imbalance.smallest_count:,} ({imbalance.ratio:.1f}×)."

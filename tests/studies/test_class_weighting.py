@@ -41,6 +41,9 @@ def test_the_form_proposes_balanced_weighting_for_an_imbalanced_dataset_and_says
     balanced = imbalanced(user, {"cat": 10, "dog": 9})
     page = alice_client.get(reverse("studies:new", kwargs={"dataset_id": balanced.pk}))
     assert page.context["form"].initial["class_weighting"] == "none"
+    even = imbalanced(user, {"cat": 7, "dog": 7})
+    page = alice_client.get(reverse("studies:new", kwargs={"dataset_id": even.pk}))
+    assert "Here every class has 7 training images." in page.content.decode()
 
 
 def test_the_choice_is_stored_and_left_out_means_the_datasets_default(alice_client, user, enqueued):
