@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from platform_web.core.launcher import Child, Supervisor, free_port, plan_children
+from platform_web.core.launcher import Child, Supervisor, celery_worker_argv, free_port, plan_children
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,6 +86,47 @@ def start_platform(var_dir: Path, redis_url: str, extra_env: dict[str, str] | No
         supervisor.stop_all()
         raise
     return RunningPlatform(f"http://{host}:{web_port}", env["TRAINER_URL"], "test-token", var_dir, env, supervisor)
+
+
+@dataclass
+class RunningPair:
+    """A worker + trainer pair beside a platform: what a GPU host adds (docs/deploy.md)."""
+
+    name: str
+    trainer_url: str
+    env: dict[str, str]
+    supervisor: Supervisor
+
+    def stop(self) -> None:
+        self.supervisor.stop_all()
+
+
+def start_pair(platform: RunningPlatform, name: str, extra_env: dict[str, str] | None = None,
+               concurrency: int = 1, timeout: float = 180) -> RunningPair:  # fmt: skip
+    """Start one more training service and a Celery worker (training queue) that sends its trials there.
+
+    The pair shares the platform's database and broker and, unless `extra_env` says otherwise
+    (TRAINER_DATA_DIR, TRAINER_PLATFORM_URL, ...), its folders. Stop it with `pair.stop()`.
+    """
+    host = "127.0.0.1"
+    port = free_port(host)
+    env = dict(platform.env, TRAINER_URL=f"http://{host}:{port}")
+    env.update(extra_env or {})
+    supervisor = Supervisor(platform.var_dir / f"logs-{name}", env)
+    trainer = Child(
+        f"trainer-{name}",
+        [sys.executable, "-m", "uvicorn", "trainer_api.app:app", "--host", host, "--port", str(port)],
+        health=f"http://{host}:{port}/v1/health",
+    )
+    worker = Child(f"worker-{name}", celery_worker_argv(sys.executable, f"worker-{name}", "training", concurrency))
+    try:
+        supervisor.start(trainer)
+        supervisor.wait_healthy(trainer, timeout, lambda: False)
+        supervisor.start(worker)
+    except BaseException:
+        supervisor.stop_all()
+        raise
+    return RunningPair(name, env["TRAINER_URL"], env, supervisor)
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.3, message: str = "condition"):

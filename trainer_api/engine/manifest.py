@@ -6,8 +6,10 @@ Imports no torch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -41,6 +43,18 @@ def write_manifest(folder: str | Path, *, content_hash: str, classes: list[str],
     with open(temporary, "w", encoding="utf-8") as out:
         json.dump(manifest, out, ensure_ascii=False, separators=(",", ":"))
     os.replace(temporary, Path(folder) / MANIFEST_NAME)
+
+
+def content_hash(entries: Iterable[tuple[str, bytes]]) -> str:
+    """A dataset's content hash: SHA-256 over (path, NUL, SHA-256 of the file's bytes) of every image, in path order.
+
+    `entries`: (path relative to the dataset folder, the file's SHA-256 digest), sorted by path.
+    Ingestion records it in the manifest; a trainer that downloads a dataset checks its copy against it.
+    """
+    digest = hashlib.sha256()
+    for path, file_digest in entries:
+        digest.update(path.encode("utf-8") + b"\0" + file_digest)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ The manifest follows "The dataset on disk" in trainer_api/README.md.
 
 from __future__ import annotations
 
-import hashlib
 import statistics
 from collections import Counter
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from PIL import ImageOps
 from platform_web.datasets.balance import training_imbalance
 from platform_web.datasets.errors import IngestionError
 from trainer_api.engine.images import UnreadableImage, open_rgb
-from trainer_api.engine.manifest import generated_split, write_manifest
+from trainer_api.engine.manifest import content_hash, generated_split, write_manifest
 from worker.ingest.duplicate_report import describe
 from worker.ingest.duplicates import find_copies
 from worker.ingest.fingerprints import Fingerprint
@@ -202,11 +201,8 @@ def _write_thumbnail(work_dir: Path, path: str, file_name: str, warnings: list[d
 
 
 def _content_hash(items: list[Item]) -> str:
-    """SHA-256 over every kept image in path order: its path, a NUL byte, the SHA-256 of its bytes."""
-    digest = hashlib.sha256()
-    for item in items:
-        digest.update(item.path.encode("utf-8") + b"\0" + item.digest)
-    return digest.hexdigest()
+    """The manifest's content hash (engine.manifest.content_hash) of the kept images, sorted by path."""
+    return content_hash((item.path, item.digest) for item in items)
 
 
 def _cap(warnings: list[dict]) -> list[dict]:
