@@ -19,6 +19,7 @@ from trainer_api import system
 from trainer_api.auth import ModelCacheDep, RegistryDep, SettingsDep, require_token
 from trainer_api.errors import DEFAULT_TOKEN, TrainerError, error_response
 from trainer_api.predictions import MAX_FILES, ModelCache, predict_uploads
+from trainer_api.remote_files import remote_files_from_settings
 from trainer_api.schemas import (
     KEY_PATTERN,
     TRIAL_EVENT,
@@ -63,7 +64,13 @@ def architectures(settings: SettingsDep) -> list[Architecture]:
 )  # fmt: skip
 def start_trial(body: TrialRequest, registry: RegistryDep, response: Response) -> TrialStatus:
     """Start a trial (202), or return the existing one with this key (200); an interrupted one resumes (202)."""
-    trial, started = registry.start(body.key, body.dataset_path, body.config.model_dump())
+    trial, started = registry.start(
+        body.key,
+        body.dataset_path,
+        body.config.model_dump(),
+        dataset_id=body.dataset_id,
+        dataset_hash=body.dataset_hash,
+    )
     if not started:
         response.status_code = status.HTTP_200_OK
     return TrialStatus(**trial)
@@ -137,7 +144,7 @@ def create_app(settings: TrainerSettings | None = None) -> FastAPI:
     registry = TrialRegistry(
         data_dir=settings.data_dir, cache_dir=settings.cache_dir, device=settings.device,
         max_trials=settings.max_concurrent_trials, weights_dir=settings.weights_dir, datasets_dir=settings.datasets_dir,
-        download_weights=settings.download_weights,
+        download_weights=settings.download_weights, remote=remote_files_from_settings(settings),
     )  # fmt: skip
 
     @asynccontextmanager

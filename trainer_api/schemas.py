@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model, mo
 
 from trainer_api.contract import EPOCH_FIGURES, TRIAL_STATES
 from trainer_api.engine.hyperparameters import HYPERPARAMETERS, Hyperparameter
+from trainer_api.file_transfer import DATASET_ID_PATTERN
 
 # A trial key becomes a folder name: letters, digits, "_", "-", "." and never starting with a dot.
 KEY_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
@@ -82,6 +83,13 @@ class TrialRequest(BaseModel):
         min_length=1, max_length=4096,
         description="a dataset folder holding manifest.json: absolute, or relative to the parent of TRAINER_DATA_DIR",
     )  # fmt: skip
+    dataset_id: str | None = Field(
+        default=None, pattern=DATASET_ID_PATTERN,
+        description="the platform's id of the dataset: a service without the folder downloads it (file_transfer.py)",
+    )  # fmt: skip
+    dataset_hash: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$", description="the dataset's content hash, checked on a download"
+    )
     config: TrialConfigIn
 
 

@@ -58,6 +58,11 @@ class TrainerSettings:
     # Pretrained weight files (<architecture>.pth, put there by `manage.py import_weights`); torchvision's
     # cache ($TORCH_HOME/hub/checkpoints) is searched too (engine/weights.py).
     weights_dir: Path | None = field(default_factory=lambda: weights_dir_from_environment())
+    # Without the platform's media folder (trainer_api/file_transfer.py): the web app's URL to download
+    # datasets from and send trial files to ("" = none; OBJECT_STORAGE_BUCKET, when set, is used instead),
+    # and the most megabytes of downloaded datasets kept (least recently used deleted first).
+    platform_url: str = field(default_factory=lambda: os.environ.get("TRAINER_PLATFORM_URL", "").strip())
+    datasets_cache_mb: int = field(default_factory=lambda: _int("TRAINER_DATASETS_CACHE_MB", 20_000))
     # Whether a pretrained trial without a weights file may download torchvision's (off: nothing is downloaded).
     download_weights: bool = field(
         default_factory=lambda: os.environ.get("TRAINER_DOWNLOAD_WEIGHTS", "").strip().lower() in TRUE_WORDS

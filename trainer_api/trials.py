@@ -19,57 +19,22 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from trainer_api import engine
 from trainer_api.contract import FINISHED_STATES
-from trainer_api.errors import SlotsBusy, UnknownTrial
+from trainer_api.errors import DatasetNotFound, SlotsBusy, UnknownTrial
+from trainer_api.live_trial import LiveTrial, status_of
+from trainer_api.remote_files import RemoteFiles
 from trainer_api.schemas import TRIAL_EVENT
+from trainer_api.transfer_clients import TransferError
 from trainer_api.trial_files import append_event, read_events, read_state, rewrite_events, to_plain, write_state
 from trainer_api.trial_inputs import build_config, resolve_dataset
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 10.0
-INTERRUPTED = (
-    "The training service stopped while this trial was running (it was killed or restarted). "
-    "POST the same key again to resume it from its last checkpoint."
-)
-
-
-@dataclass
-class LiveTrial:
-    """A trial started by this process and not finished yet."""
-
-    key: str
-    work_dir: Path
-    request: dict[str, Any]
-    state: str = "queued"
-    epochs_done: int = 0
-    events: list[dict[str, Any]] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-    cancel_requested: bool = False
-    interrupted: bool = False  # stopped by the service's shutdown, not by a user: stays resumable
-    thread: threading.Thread | None = None
-
-    def stored(self) -> dict[str, Any]:
-        return {
-            "key": self.key, "state": self.state, "epochs_done": self.epochs_done,
-            "epochs": self.request["config"].get("epochs"), "error": None, "result": None,
-            "cancel_requested": self.cancel_requested, "request": self.request, "updated_at": time.time(),
-        }  # fmt: skip
-
-
-def status_of(stored: dict[str, Any], *, live: bool) -> dict[str, Any]:
-    """The TrialStatus of a stored state; an unfinished trial that is not running here reads as interrupted."""
-    status = {name: stored.get(name) for name in ("key", "state", "epochs_done", "epochs", "error", "result")}
-    status["cancel_requested"] = bool(stored.get("cancel_requested"))
-    status["resumable"] = False
-    if not live and status["state"] not in FINISHED_STATES:
-        status.update(state="failed", error=INTERRUPTED, resumable=True)
-    return status
 
 
 class TrialRegistry:
@@ -83,7 +48,7 @@ class TrialRegistry:
     def __init__(
         self, *, data_dir: Path, cache_dir: Path, device: str = "auto", max_trials: int = 1,
         weights_dir: Path | None = None, num_threads: int | None = None, datasets_dir: Path | None = None,
-        download_weights: bool = False,
+        download_weights: bool = False, remote: RemoteFiles | None = None,
     ) -> None:  # fmt: skip
         self.data_dir = Path(data_dir).absolute()
         self.datasets_dir = Path(datasets_dir or self.data_dir.parent / "datasets").absolute()
@@ -92,6 +57,7 @@ class TrialRegistry:
         self.max_trials = max(1, max_trials)
         self.weights_dir = weights_dir
         self.download_weights = download_weights  # TRAINER_DOWNLOAD_WEIGHTS: may a pretrained trial download?
+        self.remote = remote  # without the shared media folder: datasets in, trial files out (remote_files.py)
         # CPU threads per trial: OMP_NUM_THREADS when the operator set it, else the engine uses every core.
         self.num_threads = num_threads or _env_threads()
         self._live: dict[str, LiveTrial] = {}
@@ -188,19 +154,32 @@ class TrialRegistry:
 
     # --- changing ----------------------------------------------------------------------------------
 
-    def start(self, key: str, dataset_path: str, config: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """Start the trial `key` unless it exists; returns (TrialStatus, whether training started now)."""
+    def start(self, key: str, dataset_path: str, config: dict[str, Any], dataset_id: str | None = None,
+              dataset_hash: str | None = None) -> tuple[dict[str, Any], bool]:  # fmt: skip
+        """Start the trial `key` unless it exists; returns (TrialStatus, whether training started now).
+
+        Without the dataset's folder, a service that can download it (`remote`, and the caller
+        named `dataset_id`) starts the trial and downloads it first.
+        """
         existing = self._existing(key)
+        if existing is None and self.remote is not None and self.remote.fetch_for_resume(key, self.work_dir(key)):
+            existing = self._existing(key)  # interrupted on another host: resumes here from its checkpoint
         if existing is not None:
             return existing
-        dataset_dir = resolve_dataset(dataset_path, data_dir=self.data_dir, datasets_dir=self.datasets_dir)
+        try:
+            dataset_dir = resolve_dataset(dataset_path, data_dir=self.data_dir, datasets_dir=self.datasets_dir)
+        except DatasetNotFound:
+            if self.remote is None or not dataset_id:
+                raise
+            dataset_dir = None
         trial_config = build_config(config, weights=(self.weights_dir, self.download_weights))
         with self._lock:
             existing = self._existing(key, locked=True)
             if existing is not None:
                 return existing
             self._check_slot()
-            request = {"dataset_path": str(dataset_dir), "config": dict(config)}
+            request = {"dataset_path": str(dataset_dir or dataset_path), "dataset_id": dataset_id,
+                       "dataset_hash": dataset_hash, "config": dict(config)}  # fmt: skip
             trial = LiveTrial(key=key, work_dir=self.work_dir(key), request=request)
             rewrite_events(_made(trial.work_dir), [])
             return self._launch(trial, trial_config, dataset_dir), True
@@ -312,7 +291,7 @@ class TrialRegistry:
                 f"All {self.max_trials} training slot(s) are busy; retry in about {seconds} s.", retry_after=seconds
             )
 
-    def _launch(self, trial: LiveTrial, trial_config: Any, dataset_dir: Path) -> dict[str, Any]:
+    def _launch(self, trial: LiveTrial, trial_config: Any, dataset_dir: Path | None) -> dict[str, Any]:
         self._live[trial.key] = trial
         write_state(trial.work_dir, trial.stored())
         trial.thread = threading.Thread(
@@ -321,27 +300,48 @@ class TrialRegistry:
         trial.thread.start()
         return status_of(trial.stored(), live=True)
 
-    def _train(self, trial: LiveTrial, trial_config: Any, dataset_dir: Path) -> None:
+    def _train(self, trial: LiveTrial, trial_config: Any, dataset_dir: Path | None) -> None:
         try:
             with self._lock:
                 trial.state = "running"
                 write_state(trial.work_dir, trial.stored())
-            result = engine.run_trial(
-                trial_config, dataset_dir=dataset_dir, work_dir=trial.work_dir, cache_dir=self.cache_dir,
-                device=self.device, on_epoch=lambda report: self._on_epoch(trial, report),
-                should_stop=trial.stop.is_set, weights_dir=self.weights_dir, download_weights=self.download_weights,
-                num_threads=self.num_threads,
-            )  # fmt: skip
+            dataset_dir = trial.dataset_dir = self._dataset_of(trial, dataset_dir)
+            trial.sends_files = self.remote is not None and self.remote.sends_files_for(dataset_dir)
+            with self.remote.using(dataset_dir) if self.remote else contextlib.nullcontext():
+                result = engine.run_trial(
+                    trial_config, dataset_dir=dataset_dir, work_dir=trial.work_dir, cache_dir=self.cache_dir,
+                    device=self.device, on_epoch=lambda report: self._on_epoch(trial, report),
+                    should_stop=trial.stop.is_set, weights_dir=self.weights_dir,
+                    download_weights=self.download_weights, num_threads=self.num_threads,
+                )  # fmt: skip
             if trial.interrupted and result.status == "cancelled":
                 return  # stopped by shutdown: state.json still says running, so the next POST resumes it
             state = result.status if result.status in FINISHED_STATES else "failed"
             error = None if state in ("completed", "early_stopped", "cancelled") else (result.message or state)
             plain_result = to_plain(result, self.data_dir)
+            if trial.sends_files:  # the platform has the model before anyone hears the trial ended
+                self.remote.send_finished(trial.key, trial.work_dir)
         except Exception as e:  # the engine's failure is the trial's, never the service's
             log.exception("trial %s failed", trial.key)
             self._finish(trial, "failed", error=str(e) or type(e).__name__)
             return
         self._finish(trial, state, error=error, result=plain_result)
+
+    def _dataset_of(self, trial: LiveTrial, dataset_dir: Path | None) -> Path:
+        """The trial's dataset folder: in the dataset folder, else downloaded (`remote`); DatasetNotFound if neither."""
+        dataset_id = trial.request.get("dataset_id")
+        try:
+            return resolve_dataset(str(dataset_dir or trial.request["dataset_path"]), data_dir=self.data_dir,
+                                   datasets_dir=self.datasets_dir)  # fmt: skip
+        except DatasetNotFound:
+            if self.remote is None or not dataset_id:
+                raise
+        with self._lock:
+            in_use = [t.dataset_dir for t in self._live.values() if t.dataset_dir is not None]
+        try:
+            return self.remote.dataset_folder(dataset_id, trial.request.get("dataset_hash"), in_use)
+        except TransferError as e:
+            raise DatasetNotFound(str(e)) from e
 
     def _on_epoch(self, trial: LiveTrial, report: Any) -> None:
         with self._lock:
@@ -352,6 +352,8 @@ class TrialRegistry:
             trial.epochs_done = int(report.epoch)
             write_state(trial.work_dir, trial.stored())
             self._wake_followers()
+        if trial.sends_files:
+            self.remote.after_epoch(trial.key, trial.work_dir)
 
     def _finish(self, trial: LiveTrial, state: str, error: str | None, result: dict | None = None) -> None:
         with self._lock:
@@ -362,6 +364,11 @@ class TrialRegistry:
             finally:  # even when the disk refuses the write, the slot is freed
                 self._live.pop(trial.key, None)
                 self._wake_followers()
+        if trial.sends_files:
+            try:
+                self.remote.send_finished(trial.key, trial.work_dir, names=("state.json", "events.ndjson"))
+            except TransferError as e:
+                log.warning("trial %s: the platform may not know it ended: %s", trial.key, e)
 
     def _record_finish(self, work_dir: Path, stored: dict[str, Any], events: list[dict[str, Any]]) -> None:
         write_state(work_dir, stored)

@@ -14,6 +14,7 @@ Every failure becomes one of a few domain errors, so callers decide by kind:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -143,9 +144,17 @@ class TrainerClient:
         # Timing takes a few seconds (more on a loaded machine): a longer read timeout than other calls.
         return self._parsed(SpeedReport, self._request("POST", "/v1/speed", timeout=max(self.timeout, 60.0), json=body))
 
-    def submit(self, key: str, dataset_path: str, config: dict) -> TrialStatus:
-        """Start trial `key` (or get the existing one: the same key never trains twice); its TrialStatus."""
-        body = {"key": key, "dataset_path": dataset_path, "config": config}
+    def submit(self, key: str, dataset: DatasetRef | str, config: dict) -> TrialStatus:
+        """Start trial `key` (or get the existing one: the same key never trains twice); its TrialStatus.
+
+        `dataset`: where the service finds it, and (a DatasetRef) what it downloads when it has no
+        such folder (a trainer without the shared media folder: trainer_api/file_transfer.py).
+        """
+        if isinstance(dataset, str):
+            dataset = DatasetRef(dataset)
+        body = {"key": key, "dataset_path": dataset.path, "config": config}
+        if dataset.id:
+            body.update(dataset_id=dataset.id, dataset_hash=dataset.content_hash or None)
         return self._parsed(TrialStatus, self._request("POST", "/v1/trials", json=body))
 
     def status(self, key: str) -> TrialStatus:
@@ -192,6 +201,20 @@ class TrainerClient:
             raise TrainerUnavailable(f"Lost the event stream of trial {key} ({e!r}).") from e
         except ValidationError as e:
             raise TrainerUnavailable(f"The event stream of trial {key} was cut mid-line or is not events: {e}") from e
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A trial's dataset as the training service is told it: a path, and the id and hash to download it by."""
+
+    path: str
+    id: str = ""
+    content_hash: str = ""
+
+
+def dataset_ref_for(dataset) -> DatasetRef:
+    """The DatasetRef of a ready `datasets.Dataset`."""
+    return DatasetRef(dataset_path_for(dataset.directory), str(dataset.id), dataset.content_hash)
 
 
 def dataset_path_for(directory: Path) -> str:

@@ -6,13 +6,10 @@ a database of its own on that server and drops it afterwards.
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
 from datetime import datetime
 
 import optuna
-import psycopg
 import pytest
 import redis
 
@@ -20,21 +17,6 @@ from tests.platform_processes import start_platform
 from tests.studies.platform_client import PASSWORD, Session, seed, trainer_health
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(600)]
-
-BASE_URL = os.environ.get("DATABASE_URL", "")
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    if not BASE_URL.startswith("postgres"):
-        pytest.skip("runs in the PostgreSQL pass (DATABASE_URL=postgresql://...)")
-    name = f"studies_{uuid.uuid4().hex[:12]}"
-    admin = psycopg.connect(BASE_URL, autocommit=True, connect_timeout=5)
-    admin.execute(f'CREATE DATABASE "{name}"')
-    yield BASE_URL.rsplit("/", 1)[0] + f"/{name}"
-    admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    admin.close()
 
 
 @pytest.fixture(scope="module")

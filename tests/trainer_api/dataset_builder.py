@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from trainer_api.engine.manifest import content_hash
+
 
 def make_dataset_dir(
     root: str | Path,
@@ -56,12 +58,10 @@ def make_dataset_dir(
             if split:
                 item["split"] = split
             items.append(item)
-    digest = hashlib.sha256()
-    for item in sorted(items, key=lambda it: it["path"]):
-        digest.update(item["path"].encode() + b"\0" + (root / item["path"]).read_bytes())
+    listed = sorted(item["path"] for item in items)
     manifest = {
         "format": 1,
-        "content_hash": digest.hexdigest(),
+        "content_hash": content_hash((path, hashlib.sha256((root / path).read_bytes()).digest()) for path in listed),
         "classes": names,
         "split_source": "given" if with_split else "generated",
         "items": items,

@@ -39,13 +39,14 @@ from platform_web.studies.models import Study, Trial
 from platform_web.studies.recovery import enqueue_retry
 from platform_web.studies.serializers import finite
 from platform_web.studies.trainer_client import (
+    DatasetRef,
     TrainerBusy,
     TrainerClient,
     TrainerError,
     TrainerRejected,
     TrainerUnavailable,
     UnknownTrainerTrial,
-    dataset_path_for,
+    dataset_ref_for,
 )
 from platform_web.studies.trial_draw import set_epochs, suggest_config
 from trainer_api.schemas import EpochEvent, FinishedEvent, TrialStatus
@@ -222,7 +223,7 @@ class Objective:
         raise TrialFailed(outcome.error)
 
     def _run(self, trial: optuna.Trial, row: Trial, study: Study, config: dict, key: str, own_key: str) -> Outcome:
-        dataset_path = dataset_path_for(study.dataset.directory)
+        dataset_path = dataset_ref_for(study.dataset)
         outcome = self._submit(key, dataset_path, config)
         if isinstance(outcome, Outcome):
             return outcome
@@ -238,7 +239,7 @@ class Objective:
 
     # --- talking to the service ---------------------------------------------------------------------
 
-    def _submit(self, key: str, dataset_path: str, config: dict) -> TrialStatus | Outcome:
+    def _submit(self, key: str, dataset_path: DatasetRef, config: dict) -> TrialStatus | Outcome:
         """POST the trial, waiting out busy slots and short outages; a TrialStatus, or an Outcome if it ends here."""
         busy_until = time.monotonic() + conf.TRAINER_BUSY_WAIT_SECONDS
         down_until = time.monotonic() + conf.TRAINER_RECONNECT_SECONDS
@@ -262,7 +263,7 @@ class Objective:
                 self._sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    def _follow(self, trial: optuna.Trial, row: Trial, key: str, dataset_path: str, config: dict) -> Outcome:
+    def _follow(self, trial: optuna.Trial, row: Trial, key: str, dataset_path: DatasetRef, config: dict) -> Outcome:
         """Read the trial's events to its end: record and report every epoch, prune, notice cancels."""
         offset = 0
         last_contact = time.monotonic()
@@ -308,7 +309,7 @@ class Objective:
                 )
             self._sleep(1.0)
 
-    def _resume(self, key: str, dataset_path: str, config: dict) -> bool:
+    def _resume(self, key: str, dataset_path: DatasetRef, config: dict) -> bool:
         """The service restarted during the trial: POST the key again, which resumes it from its checkpoint."""
         try:
             self.client.submit(key, dataset_path, config)

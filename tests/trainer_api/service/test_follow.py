@@ -8,7 +8,8 @@ import threading
 import time
 
 from trainer_api.engine.config import EpochReport
-from trainer_api.trials import LiveTrial, TrialRegistry
+from trainer_api.live_trial import LiveTrial
+from trainer_api.trials import TrialRegistry
 
 
 def report(epoch: int) -> EpochReport:
