@@ -46,8 +46,9 @@ public = APIRouter(prefix="/v1")
 @public.get("/health", response_model=Health)
 def health(settings: SettingsDep, registry: RegistryDep) -> Health:
     """Device, library versions and training slots; needs no token (the launcher and /healthz poll it)."""
+    files = registry.remote.transfer.where if registry.remote is not None else "shared folder"
     return Health(status="ok", **system.device_info(settings.device), **system.versions(),
-                  slots_busy=registry.busy_slots(), slots_total=registry.max_trials)  # fmt: skip
+                  slots_busy=registry.busy_slots(), slots_total=registry.max_trials, files=files)  # fmt: skip
 
 
 @protected.get("/architectures", response_model=list[Architecture])

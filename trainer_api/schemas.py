@@ -27,6 +27,11 @@ class Health(BaseModel):
     python: str
     slots_busy: int
     slots_total: int
+    files: str = Field(
+        "shared folder",
+        description='where missing datasets come from and trial files go: "shared folder" (none are fetched), '
+        '"the platform at <url>" or "object storage bucket <name>" (file_transfer.py)',
+    )
 
 
 class Architecture(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 
+import httpx
 import optuna
 import pytest
 import redis
@@ -51,6 +52,10 @@ def cluster(tmp_path_factory, redis_url, postgres_url):
 
 def test_two_pairs_without_a_shared_disk_share_one_study(cluster, postgres_url):
     platform, pairs, var = cluster
+    for pair in pairs:
+        assert (
+            httpx.get(f"{pair.trainer_url}/v1/health", timeout=10).json()["files"] == f"the platform at {platform.url}"
+        )
     alice = Session(platform, "alice")
     dataset = seed(platform, action="dataset", username="alice", options={"classes": 3, "per_class": 24, "size": 16})
     space = {"architectures": ["simple_cnn"], "input_sizes": [16], "batch_sizes": [8], "epochs_min": 2, "epochs_max": 2}

@@ -15,6 +15,7 @@ def test_health_answers_without_a_token(anonymous):
     assert body["device"] == "cpu" and body["device_type"] == "cpu"
     assert body["torch"] and body["torchvision"] and body["python"].startswith("3.")
     assert (body["slots_busy"], body["slots_total"]) == (0, 1)
+    assert body["files"] == "shared folder"  # no TRAINER_PLATFORM_URL, no bucket: nothing is fetched or sent
 
 
 @pytest.mark.parametrize(
