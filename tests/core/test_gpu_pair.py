@@ -14,7 +14,8 @@ import httpx
 import psutil
 import pytest
 
-from platform_web.core.launcher import free_port, local_url, pair_node_name, plan_pair
+from platform_web.core.launcher import LaunchError, free_port, local_url, pair_node_name, plan_pair
+from platform_web.core.management.commands.gpu_pair import claim_gpu, pin_to_a_free_gpu
 from tests.up_process import UpProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,6 +31,27 @@ def test_plan_pair_starts_the_trainer_first_and_one_training_worker_named_by_the
     assert local_url("10.0.0.5", 8001) == "http://10.0.0.5:8001"
 
 
+def test_scaled_pairs_of_one_host_share_its_gpus_out_one_each(tmp_path, monkeypatch):
+    first, second = claim_gpu(tmp_path, 2), claim_gpu(tmp_path, 2)
+    assert (first[0], second[0]) == (0, 1)
+    assert claim_gpu(tmp_path, 2) is None  # a third pair finds both held
+    first[1].close()  # a pair that stops (or dies) frees its GPU
+    again = claim_gpu(tmp_path, 2)
+    assert again[0] == 0
+
+    monkeypatch.setenv("GPU_COUNT", "2")
+    said = []
+    with pytest.raises(LaunchError, match="all 2 GPUs of this host are held"):
+        pin_to_a_free_gpu({}, tmp_path, said.append)
+    again[1].close()
+    env = {}
+    lock = pin_to_a_free_gpu(env, tmp_path, said.append)
+    assert env["CUDA_VISIBLE_DEVICES"] == "0" and env["CUDA_DEVICE_ORDER"] == "PCI_BUS_ID"
+    assert pin_to_a_free_gpu({"CUDA_VISIBLE_DEVICES": "1"}, tmp_path, said.append) is None  # pinned by hand
+    lock.close()
+    second[1].close()
+
+
 class PairProcess(UpProcess):
     """`manage.py gpu_pair` on a free trainer port, against a migrated SQLite database and the test Redis."""
 
@@ -37,7 +59,9 @@ class PairProcess(UpProcess):
         self.trainer_port = free_port()
         self.env = dict(os.environ, VAR_DIR=str(var_dir), DATABASE_URL=f"sqlite:///{var_dir / 'db.sqlite3'}",
                         MEDIA_ROOT=str(var_dir / "media"), REDIS_URL=redis_url, PYTHONUNBUFFERED="1",
-                        TRAINER_TOKEN="test-token", OMP_NUM_THREADS="1", WORKER_CONCURRENCY="1")  # fmt: skip
+                        TRAINER_TOKEN="test-token", OMP_NUM_THREADS="1", WORKER_CONCURRENCY="1",
+                        GPU_LOCK_DIR=str(var_dir / "gpu-locks"), GPU_COUNT="1")  # fmt: skip
+        self.env.pop("CUDA_VISIBLE_DEVICES", None)
         for name in ("TRAINER_URL", "INFERENCE_URL", "CELERY_BROKER_URL", "TRAINER_HOST", "TRAINER_PORT"):
             self.env.pop(name, None)
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=self.env, check=True,
@@ -88,6 +112,8 @@ def test_gpu_pair_runs_a_trainer_and_its_worker_restarts_a_dead_one_and_stops_bo
         assert set(children) == {"trainer", "worker"}, children  # no web, no Redis, nothing else
         worker_env = children["worker"].environ()
         assert worker_env["TRAINER_URL"] == f"http://127.0.0.1:{pair.trainer_port}"
+        assert children["trainer"].environ()["CUDA_VISIBLE_DEVICES"] == "0"  # the one GPU it claimed
+        assert claim_gpu(tmp_path / "gpu-locks", 1) is None  # held while the pair runs
         assert children["worker"].cmdline()[children["worker"].cmdline().index("--concurrency") + 1] == "1"
         assert "migrate" not in pair.output().lower()
 
@@ -105,6 +131,7 @@ def test_gpu_pair_runs_a_trainer_and_its_worker_restarts_a_dead_one_and_stops_bo
         alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
         assert not alive, f"left running after SIGTERM: {[p.cmdline() for p in alive]}"
         pair.wait_for_line("Stopped.", 10)
+        assert claim_gpu(tmp_path / "gpu-locks", 1) is not None  # given back
         failed = pair.check()
         assert failed.returncode == 1 and "trainer:" in failed.stderr and "worker:" in failed.stderr, failed.stderr
     finally:

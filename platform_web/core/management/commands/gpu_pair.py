@@ -6,16 +6,26 @@ queue whose TRAINER_URL is that trainer, started once the trainer answers its he
 A child that dies is started again (the Supervisor of `manage.py up`); SIGTERM or Ctrl-C stops
 both. It starts no web app and no Redis and migrates nothing: the main host owns those.
 
+With `--gpu-lock-dir` (compose: a volume every pair container of a host shares) and no
+CUDA_VISIBLE_DEVICES of its own, the pair takes the first of the host's GPUs no other pair
+holds (a lock file per GPU, held while it runs) and pins both children to it: Docker gives every
+`--scale`d container the same GPU reservation, so the containers share the GPUs out themselves.
+
 `--check` is the pair's health check: exit 0 when the trainer answers /v1/health and the
 pair's own Celery node answers a ping, else 1 with what failed.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import re
 import signal
+import socket
 import sys
 import time
+from pathlib import Path
+from typing import IO
 
 import httpx
 from django.conf import settings
@@ -25,7 +35,51 @@ from platform_web.celery import app
 from platform_web.core.launcher import LaunchError, Supervisor, local_url, pair_node_name, plan_pair, port_is_free
 
 
-def run_pair(*, trainer_host: str, trainer_port: int, concurrency: int, timeout: float, say=print) -> int:
+def gpu_count() -> int:
+    """The GPUs this host (or container) sees: GPU_COUNT, else its /dev/nvidiaN device files."""
+    if os.environ.get("GPU_COUNT"):
+        return int(os.environ["GPU_COUNT"])
+    return sum(1 for p in Path("/dev").glob("nvidia*") if re.fullmatch(r"nvidia\d+", p.name))
+
+
+def claim_gpu(lock_dir: Path, count: int) -> tuple[int, IO] | None:
+    """The first of `count` GPUs that no other pair holds, locked until the returned file is closed (or we exit)."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    for index in range(count):
+        handle = open(lock_dir / f"gpu-{index}.lock", "a+")  # noqa: SIM115 (held for the pair's life)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        handle.truncate(0)
+        handle.write(f"{socket.gethostname()} pid {os.getpid()}\n")
+        handle.flush()
+        return index, handle
+    return None
+
+
+def pin_to_a_free_gpu(env: dict[str, str], lock_dir: Path, say) -> IO | None:
+    """Set CUDA_VISIBLE_DEVICES in `env` to a GPU no other pair of this host holds; the lock to keep open."""
+    if env.get("CUDA_VISIBLE_DEVICES"):
+        say(f"GPU: CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']} (set, so no GPU is claimed)")
+        return None
+    count = gpu_count()
+    if count == 0:
+        say("GPU: no /dev/nvidiaN device here (and no GPU_COUNT); the trainer uses TRAINER_DEVICE as it is")
+        return None
+    claimed = claim_gpu(lock_dir, count)
+    if claimed is None:
+        raise LaunchError(f"all {count} GPUs of this host are held by other pairs: run at most {count} pairs here")
+    index, lock = claimed
+    env["CUDA_VISIBLE_DEVICES"] = str(index)
+    env.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # the numbering nvidia-smi shows
+    say(f"GPU: claimed GPU {index} of {count} (CUDA_VISIBLE_DEVICES={index})")
+    return lock
+
+
+def run_pair(*, trainer_host: str, trainer_port: int, concurrency: int, timeout: float,
+             gpu_lock_dir: Path | None = None, say=print) -> int:  # fmt: skip
     """Start the trainer, wait for its health, start the worker; tend both until SIGTERM. Returns an exit code."""
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "platform_web.settings")
@@ -40,7 +94,10 @@ def run_pair(*, trainer_host: str, trainer_port: int, concurrency: int, timeout:
         stop_requested = True
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    gpu_lock = None
     try:
+        if gpu_lock_dir is not None:
+            gpu_lock = pin_to_a_free_gpu(env, gpu_lock_dir, say)
         if not port_is_free(trainer_host, trainer_port):
             raise LaunchError(f"Port {trainer_port} for the trainer is in use: is a pair already running on it?")
         trainer, worker = plan_pair(python=sys.executable, trainer_host=trainer_host, trainer_port=trainer_port,
@@ -68,6 +125,8 @@ def run_pair(*, trainer_host: str, trainer_port: int, concurrency: int, timeout:
         supervisor.stop_all()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if gpu_lock is not None:
+            gpu_lock.close()  # the GPU is free for another pair
         say("Stopped.")
 
 
@@ -111,6 +170,11 @@ class Command(BaseCommand):
             help="study slots of the worker (default WORKER_CONCURRENCY or 1: one trial per GPU)",
         )
         parser.add_argument("--start-timeout", type=float, default=float(os.environ.get("START_TIMEOUT", "180")))
+        parser.add_argument(
+            "--gpu-lock-dir",
+            default=os.environ.get("GPU_LOCK_DIR", ""),
+            help="folder shared by the pairs of this host: take a GPU no other pair holds (default GPU_LOCK_DIR)",
+        )
         parser.add_argument("--check", action="store_true", help="health check: exit 0 when trainer and worker answer")
 
     def handle(self, *args, **options):
@@ -126,6 +190,7 @@ class Command(BaseCommand):
             trainer_port=options["trainer_port"],
             concurrency=options["concurrency"],
             timeout=options["start_timeout"],
+            gpu_lock_dir=Path(options["gpu_lock_dir"]) if options["gpu_lock_dir"] else None,
             say=lambda message: (self.stdout.write(message), self.stdout.flush()),
         )
         raise SystemExit(code)
