@@ -102,3 +102,9 @@ def test_the_gpu_host_override_points_the_pair_at_the_main_host_and_mounts_no_sh
     gpu = yaml.safe_load((ROOT / "docs" / "gpu-host.yml").read_text())["services"]["gpu"]
     assert "TUNE_MAIN_HOST" in gpu["environment"]["TRAINER_PLATFORM_URL"]
     assert gpu["volumes"] == ["gpu-data:/data/media"]  # replaces the main host's media volume (same target)
+
+
+def test_docs_deploy_shows_the_gpu_host_override_as_it_is():
+    shown = (ROOT / "docs" / "deploy.md").read_text()
+    for line in (ROOT / "docs" / "gpu-host.yml").read_text().splitlines():
+        assert line.strip() in shown, f"docs/deploy.md does not show this line of docs/gpu-host.yml: {line}"
