@@ -222,10 +222,41 @@ def web_server_argv(python: str, host: str, port: int) -> list[str]:
             "--lifespan", "off", "--ws", "websockets", "--timeout-graceful-shutdown", "5"]  # fmt: skip
 
 
-def celery_worker_argv(python: str, name: str, queues: str, concurrency: int) -> list[str]:
-    """A Celery worker node consuming `queues` with `concurrency` processes."""
+def celery_worker_argv(python: str, name: str, queues: str, concurrency: int, node: str = "") -> list[str]:
+    """A Celery worker node consuming `queues` with `concurrency` processes (node name `node`, else `name-pid@host`)."""
     return [python, "-m", "celery", "-A", "platform_web.celery", "worker", "--queues", queues,
-            "--concurrency", str(concurrency), "--loglevel", "INFO", "--hostname", f"{name}-{os.getpid()}@%h"]  # fmt: skip
+            "--concurrency", str(concurrency), "--loglevel", "INFO",
+            "--hostname", node or f"{name}-{os.getpid()}@%h"]  # fmt: skip
+
+
+def pair_node_name(trainer_port: int) -> str:
+    """The Celery node name of the GPU pair whose trainer listens on `trainer_port` on this host.
+
+    Fixed by the port (unique on a host), so the pair's health check (`manage.py gpu_pair --check`)
+    can ping exactly its own worker; in a container the host name is the container's own.
+    """
+    return f"gpu-{trainer_port}@{socket.gethostname()}"
+
+
+def plan_pair(*, python: str, trainer_host: str, trainer_port: int, worker_concurrency: int) -> list[Child]:
+    """The processes of one GPU pair (`manage.py gpu_pair`), in start order: the trainer, then its worker.
+
+    The worker takes study slots from the `training` queue and sends their trials to the
+    trainer beside it (TRAINER_URL, set by the caller to `trainer_url(...)`).
+    """
+    return [
+        Child(
+            "trainer",
+            [python, "-m", "uvicorn", "trainer_api.app:app", "--host", trainer_host, "--port", str(trainer_port)],
+            health=f"{local_url(trainer_host, trainer_port)}/v1/health",
+        ),
+        Child("worker", celery_worker_argv(python, "gpu", "training", worker_concurrency, pair_node_name(trainer_port))),
+    ]  # fmt: skip
+
+
+def local_url(host: str, port: int) -> str:
+    """How a process on this host reaches a server bound to `host` (all interfaces: the loopback)."""
+    return f"http://{'127.0.0.1' if host in ('0.0.0.0', '', '::') else host}:{port}"
 
 
 def plan_children(*, python: str, web_port: int, trainer_port: int, inference_port: int, host: str,
