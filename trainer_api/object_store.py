@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -116,7 +117,7 @@ class ObjectStore:
 
         destination = Path(destination)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        temporary = destination.with_name(f".{destination.name}.{os.getpid()}.download")
+        temporary = destination.with_name(f".{destination.name}.{uuid.uuid4().hex}.download")  # threads too
         body, recorded = self._get(name)
         digest = hashlib.sha256()
         try:

@@ -89,7 +89,7 @@ def local_trial_file(path: Path) -> Path:
         store.get_file(trial_object(key, name), path)
     except ObjectMissing:
         pass
-    except ObjectStoreError as e:
+    except (ObjectStoreError, OSError) as e:
         log.warning("could not fetch %s of trial %s from object storage: %s", name, key, e)
     return path
 

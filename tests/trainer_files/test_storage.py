@@ -17,6 +17,7 @@ from tests.datasets.builders import distinct_image, encoded, write_zip
 from tests.trainer_files.conftest import object_names
 from trainer_api.dataset_archive import extract_dataset_tar
 from trainer_api.file_transfer import OBJECT_SHA256_KEY, dataset_object, trial_object
+from trainer_api.object_store import ObjectStore
 from worker.ingest import job
 
 pytestmark = pytest.mark.django_db
@@ -141,3 +142,19 @@ def test_deleting_a_study_deletes_its_trial_objects(bucket, trial, tmp_path):
     put_trial_file(bucket, "other-0", "checkpoint.pt", b"c", tmp_path)
     study_services.delete_study(study=trial.study)
     assert object_names(bucket) == [trial_object("other-0", "checkpoint.pt")]
+
+
+def test_a_dataset_deleted_while_its_tar_went_up_leaves_no_object(bucket, user, tmp_path, monkeypatch):
+    real_put = ObjectStore.put_file
+
+    def put_then_delete(self, name, path, sha256):
+        real_put(self, name, path, sha256)
+        Dataset.objects.all().delete()  # the user deletes it meanwhile (its on-commit delete found nothing yet)
+
+    monkeypatch.setattr(ObjectStore, "put_file", put_then_delete)
+    rng = random.Random(2)
+    dataset = Dataset.objects.create(owner=user, name="gone")
+    dataset.upload_path.parent.mkdir(parents=True, exist_ok=True)
+    write_zip(dataset.upload_path, {f"{c}/{i}.png": encoded(distinct_image(rng, 16)) for c in "ab" for i in range(3)})
+    assert job.ingest_dataset(dataset_id=dataset.id) == "deleted"
+    assert object_names(bucket) == []

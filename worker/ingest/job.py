@@ -21,7 +21,7 @@ from platform_web.datasets.errors import DatasetGone, IngestionError
 from platform_web.datasets.live import publish_dataset_progress
 from platform_web.datasets.models import Dataset
 from platform_web.datasets.zip_safety import ZipLimits
-from platform_web.trainer_files.storage import put_dataset
+from platform_web.trainer_files.storage import delete_dataset_objects, put_dataset
 from worker.ingest.ingestion import IngestSettings, ingest_zip
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ def ingest_dataset(*, dataset_id, config: IngestSettings | None = None) -> str:
         ready = True
         return Dataset.Status.READY
     except DatasetGone:
+        delete_dataset_objects(dataset_id)  # deleted while its tar went to object storage: none is left there
         return "deleted"
     except IngestionError as e:
         services.finish_ingestion(dataset_id, Dataset.Status.FAILED, error=str(e))
