@@ -35,10 +35,11 @@ CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("CSRF_TRUSTED_ORIGINS"
 # In production the platform is served over HTTPS (TLS ends at a reverse proxy that sets
 # X-Forwarded-Proto): secure cookies, HTTP redirected to HTTPS (except the health check the
 # containers call over plain HTTP), HSTS. `manage.py check --deploy` passes with these.
+# Also the trainers' internal routes (platform_web/trainer_files): a redirect would drop a PUT's body.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^internal/trainer/"]
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", 365 * 24 * 3600))
     # Both default on so check --deploy passes; a site sharing its domain with plain-HTTP hosts turns them off.
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
@@ -192,6 +193,12 @@ if PRODUCTION and TRAINER_TOKEN == DEV_TRAINER_TOKEN:  # the training service re
     )
 # Where the training service writes trials' checkpoints and models (shared media volume).
 TRAINER_DATA_DIR = Path(os.environ.get("TRAINER_DATA_DIR", MEDIA_ROOT / "trainer"))
+# S3-compatible object storage (trainer_api/object_store.py) for trainers without the shared media folder:
+# ingestion puts each ready dataset's tar there, the web reads trial files missing on disk from there.
+# Empty bucket: off. The URL is the endpoint (MinIO); boto3 reads AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+# AWS_DEFAULT_REGION itself.
+OBJECT_STORAGE_BUCKET = os.environ.get("OBJECT_STORAGE_BUCKET", "").strip()
+OBJECT_STORAGE_URL = os.environ.get("OBJECT_STORAGE_URL", "").strip()
 # Pretrained weight files (`manage.py import_weights` copies them here); the training service reads the same variable.
 TRAINER_WEIGHTS_DIR = Path(os.environ.get("TRAINER_WEIGHTS_DIR") or VAR_DIR / "weights")
 

@@ -6,6 +6,7 @@ from platform_web.core import views as core_views
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("", include("platform_web.trainer_files.urls")),  # internal/trainer/...: trainers' files (Bearer token)
     path("admin/", admin.site.urls),
     path("accounts/", include("platform_web.accounts.urls")),
     path("accounts/tokens/", include("platform_web.api_tokens.urls")),

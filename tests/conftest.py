@@ -8,6 +8,7 @@ import uuid
 import pytest
 import redis
 
+from tests.object_store_server import object_store_server
 from tests.platform_processes import start_platform
 
 REAL_REDIS = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -95,3 +96,14 @@ def running_platform(tmp_path_factory, redis_url):
     platform = start_platform(tmp_path_factory.mktemp("platform"), redis_url)
     yield platform
     platform.supervisor.stop_all()
+
+
+@pytest.fixture(scope="module")
+def object_store_env():
+    """A real S3 endpoint (moto's server, tests/object_store_server.py) with its bucket, for one module.
+
+    The environment dict {OBJECT_STORAGE_BUCKET, OBJECT_STORAGE_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    AWS_DEFAULT_REGION}: for `ObjectStore.from_environment` or the environment of processes the test starts.
+    """
+    with object_store_server() as env:
+        yield env

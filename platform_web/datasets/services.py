@@ -28,6 +28,7 @@ from platform_web.datasets.models import Dataset
 from platform_web.datasets.zip_safety import human_bytes
 from platform_web.studies import services as study_services
 from platform_web.studies.trainer_client import TrainerClient, TrainerError
+from platform_web.trainer_files.storage import delete_dataset_objects
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def finish_ingestion(dataset_id, status: str, **fields) -> bool:
 
 def delete_dataset(*, dataset: Dataset) -> None:
     """Delete the dataset and everything made from it: its studies (records, Optuna trials, trial folders),
-    its files, and its decoded images in the training service's cache.
+    its files (on disk and in object storage), and its decoded images in the training service's cache.
 
     Refused (DatasetInUse) while one of its studies is queued, running or cancelling: the
     user cancels it first, so no trial goes on training on a dataset that is gone.
@@ -154,10 +155,11 @@ def delete_dataset(*, dataset: Dataset) -> None:
     for study in dataset.studies.all():
         study_services.delete_study(study=study)
     paths = (dataset.directory, dataset.staging_directory, dataset.upload_path)
-    content_hash = dataset.content_hash
+    content_hash, dataset_id = dataset.content_hash, dataset.id
     with transaction.atomic():
         dataset.delete()
         transaction.on_commit(lambda: _remove_paths(paths))
+        transaction.on_commit(lambda: delete_dataset_objects(dataset_id))
     if content_hash and not Dataset.objects.filter(content_hash=content_hash).exists():
         try:
             TrainerClient(timeout=5).forget_cache(content_hash)

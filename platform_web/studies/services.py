@@ -39,6 +39,7 @@ from platform_web.studies.slots import live_slots
 from platform_web.studies.stalls import stalled_seconds
 from platform_web.studies.storage import delete_optuna_study, parallel_trials_allowed
 from platform_web.studies.trainer_client import TrainerClient, TrainerError
+from platform_web.trainer_files.storage import delete_trial_objects
 from trainer_api.engine.hyperparameters import HYPERPARAMETERS
 
 log = logging.getLogger(__name__)
@@ -310,7 +311,8 @@ def _requeue(study: Study) -> None:
 
 
 def delete_study(*, study: Study) -> None:
-    """Remove a stopped study: its records, its Optuna trials and its trials' files on the shared volume."""
+    """Remove a stopped study: its records, its Optuna trials, its trials' files on the shared volume and in
+    object storage."""
     if study.state not in FINISHED:
         raise StudyError("Cancel the study before deleting it.")
     keys = [k for k in Trial.objects.filter(study=study).values_list("trainer_key", flat=True) if k]
@@ -325,3 +327,4 @@ def delete_study(*, study: Study) -> None:
         folder = trials_dir / key
         if folder.parent == trials_dir and folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
+    delete_trial_objects(set(keys))

@@ -1,7 +1,9 @@
 """Where a trial's model files live, what they are called when downloaded, and their checksums.
 
 Artefacts are written by the training service under `settings.TRAINER_DATA_DIR`
-(the shared media volume); the exports made here are cached next to them.
+(the shared media volume, or sent there by a trainer without it; with object storage,
+a trial file missing on disk is fetched from the bucket first: `data_path`); the
+exports made here are cached next to them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.utils.text import slugify
 
 from platform_web.studies.models import Trial
 from platform_web.trained_models.errors import ModelFileDamaged, ModelUnavailable
+from platform_web.trainer_files.storage import local_trial_file
 
 log = logging.getLogger(__name__)
 
@@ -75,12 +78,15 @@ class ModelFile:
 
 
 def data_path(relative: str) -> Path:
-    """A path the trainer recorded, resolved under TRAINER_DATA_DIR; anything escaping it is refused."""
+    """A path the trainer recorded, resolved under TRAINER_DATA_DIR; anything escaping it is refused.
+
+    A trial file missing there is fetched from object storage first, when it is configured.
+    """
     root = Path(settings.TRAINER_DATA_DIR).resolve()
     path = (root / relative).resolve()
     if not relative or not path.is_relative_to(root):
         raise ModelUnavailable("This trial's model path is not inside the training data folder.")
-    return path
+    return local_trial_file(path)
 
 
 def model_path(trial: Trial) -> Path:

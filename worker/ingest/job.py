@@ -21,6 +21,7 @@ from platform_web.datasets.errors import DatasetGone, IngestionError
 from platform_web.datasets.live import publish_dataset_progress
 from platform_web.datasets.models import Dataset
 from platform_web.datasets.zip_safety import ZipLimits
+from platform_web.trainer_files.storage import delete_dataset_objects, put_dataset
 from worker.ingest.ingestion import IngestSettings, ingest_zip
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ def ingest_dataset(*, dataset_id, config: IngestSettings | None = None) -> str:
         staging.mkdir(parents=True)
         result = ingest_zip(upload, staging, config or ingest_settings(), ProgressWriter(dataset_id))
         os.replace(staging, final)
+        # With object storage on, trainers without the shared folder read it from there; a failure is a warning.
+        stored = put_dataset(dataset_id, final, result.content_hash)
         fields = {
             "classes": result.classes,
             "class_counts": result.class_counts,
@@ -75,7 +78,7 @@ def ingest_dataset(*, dataset_id, config: IngestSettings | None = None) -> str:
             "size_stats": result.size_stats,
             "content_hash": result.content_hash,
             "thumbnails": result.thumbnails,
-            "warnings": result.warnings,
+            "warnings": ([stored] if stored else []) + result.warnings,
             "duplicates": result.duplicates,
         }
         if not services.finish_ingestion(dataset_id, Dataset.Status.READY, **fields):
@@ -83,6 +86,7 @@ def ingest_dataset(*, dataset_id, config: IngestSettings | None = None) -> str:
         ready = True
         return Dataset.Status.READY
     except DatasetGone:
+        delete_dataset_objects(dataset_id)  # deleted while its tar went to object storage: none is left there
         return "deleted"
     except IngestionError as e:
         services.finish_ingestion(dataset_id, Dataset.Status.FAILED, error=str(e))

@@ -29,6 +29,7 @@ from platform_web.studies.models import Study
 from platform_web.studies.progress import progress_payload
 from platform_web.studies.space import CLASS_WEIGHTINGS, PRUNERS, SAMPLERS, build_space, default_form_values
 from platform_web.studies.storage import parallel_trials_allowed
+from platform_web.trainer_files.storage import local_trial_file
 
 POLL_SECONDS = 1.0
 BAR_WIDTH = 30
@@ -191,7 +192,7 @@ class Command(BaseCommand):
         self.stdout.write("Parameters:")
         for name, value in best.params.items():
             self.stdout.write(f"  {formatting.label(name)}: {formatting.value(value)}")
-        model = Path(settings.TRAINER_DATA_DIR) / best.model_path if best.model_path else None
+        model = local_trial_file(Path(settings.TRAINER_DATA_DIR) / best.model_path) if best.model_path else None
         self.stdout.write(f"Model (.pth): {model if model else 'not saved'}")
         if study.state != Study.State.COMPLETED:
             sys.exit(1)
