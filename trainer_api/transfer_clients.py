@@ -148,14 +148,24 @@ class ObjectStoreTransfer:
         name = file_transfer.dataset_object(dataset_id)
         try:
             stream, recorded_hash = self.store.open(name)
-            with stream:
-                reader = io.BufferedReader(stream, CHUNK) if not isinstance(stream, io.BufferedIOBase) else stream
-                return extract_dataset_tar(reader, destination, expected_hash or recorded_hash or None)
         except ObjectMissing as e:
             raise TransferError(f"Dataset {dataset_id} is not in {self.where} (ingested before the bucket was "
                                 "configured? Upload it again).") from e  # fmt: skip
-        except (ObjectStoreError, ArchiveError, OSError) as e:
+        except ObjectStoreError as e:
             raise TransferError(f"Could not download dataset {dataset_id} from {self.where}: {e}") from e
+        try:  # the tar is extracted as it streams in (tarfile reads it with read(n))
+            if recorded_hash and expected_hash and recorded_hash != expected_hash:
+                raise TransferError(f"{self.where} has dataset {dataset_id} with content hash {recorded_hash}, "
+                                    f"not {expected_hash}: was it uploaded again?")  # fmt: skip
+            return extract_dataset_tar(stream, destination, expected_hash or recorded_hash or None)
+        except ArchiveError as e:
+            raise TransferError(f"Dataset {dataset_id} from {self.where} is not usable: {e}.") from e
+        except Exception as e:  # the connection broke mid-stream (botocore's errors, OSError)
+            if isinstance(e, TransferError):
+                raise
+            raise TransferError(f"Could not download dataset {dataset_id} from {self.where}: {e!r}") from e
+        finally:
+            stream.close()
 
     def put_trial_file(self, key: str, name: str, path: Path) -> None:
         try:

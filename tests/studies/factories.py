@@ -7,6 +7,7 @@ from django.conf import settings
 from platform_web.datasets.models import Dataset
 from platform_web.studies.space import build_space
 from tests.trainer_api.dataset_builder import make_dataset_dir
+from trainer_api.engine.manifest import read_manifest
 
 # What the engine registry says (kept small: the tests only need names and minimum sizes).
 ARCHITECTURES = [
@@ -25,6 +26,7 @@ def make_ready_dataset(owner, *, classes: int = 3, per_class: int = 8, size: int
     dataset = Dataset(owner=owner, name=name, status=Dataset.Status.READY)
     folder = settings.MEDIA_ROOT / "datasets" / str(dataset.id)
     make_dataset_dir(folder, classes=classes, per_class=per_class, size=size, kind=kind)
+    dataset.content_hash = read_manifest(folder).content_hash
     n_val = max(1, round(per_class * 0.25))
     dataset.classes = [f"class_{i:02d}" for i in range(classes)]
     dataset.class_counts = {name: {"train": per_class - n_val, "val": n_val} for name in dataset.classes}

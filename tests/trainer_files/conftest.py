@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import pytest
 from moto import mock_aws
 
 from platform_web.studies.models import Study, Trial
 from tests.studies.factories import make_ready_dataset
-from trainer_api.engine.manifest import content_hash
 from trainer_api.object_store import ObjectStore
 
 TOKEN = "files-test-token"
@@ -29,28 +25,12 @@ def auth():
     return {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
 
 
-def rehash(dataset) -> str:
-    """Give the builder's manifest the engine's content hash (what ingestion writes); save it on the row too."""
-    path = dataset.directory / "manifest.json"
-    manifest = json.loads(path.read_text())
-    entries = sorted(
-        (item["path"], hashlib.sha256((dataset.directory / item["path"]).read_bytes()).digest())
-        for item in manifest["items"]
-    )
-    manifest["content_hash"] = content_hash(entries)
-    path.write_text(json.dumps(manifest))
-    dataset.content_hash = manifest["content_hash"]
-    dataset.save(update_fields=["content_hash"])
-    return dataset.content_hash
-
-
 @pytest.fixture
 def dataset(user):
-    """A ready dataset of 2 classes x 4 tiny images, its manifest's content hash the engine's."""
+    """A ready dataset of 2 classes x 4 tiny images (and a thumbnail, which is never sent)."""
     ready = make_ready_dataset(user, classes=2, per_class=4, size=8)
     (ready.directory / "thumbs").mkdir()
     (ready.directory / "thumbs" / "t.jpg").write_bytes(b"not sent")
-    rehash(ready)
     return ready
 
 
