@@ -63,11 +63,15 @@ def test_a_trial_trains_on_a_dataset_from_the_bucket_and_puts_its_files_there(tm
     registry.start("b-0", body["dataset_path"], body["config"], dataset_id=DATASET_ID, dataset_hash=content_hash)
     status = wait(registry, "b-0")
     assert status["state"] == "completed", status["error"]
-    for name in ("model.pth", "model.safetensors", "checkpoint.pt", "state.json"):
+    for name in ("model.pth", "model.safetensors", "checkpoint.pt", "result.json"):
         fetched = tmp_path / "web" / name
         recorded = store.get_file(trial_object("b-0", name), fetched)  # checked against the bytes
         assert recorded == hashlib.sha256((registry.work_dir("b-0") / name).read_bytes()).hexdigest(), name
-    assert '"completed"' in (tmp_path / "web" / "state.json").read_text()
+    state_file = tmp_path / "web" / "state.json"
+    deadline = time.monotonic() + 30  # the final state goes right after the trial is recorded as ended
+    while store.get_file(trial_object("b-0", "state.json"), state_file) and '"completed"' not in state_file.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
 
     registry.start(
         "b-1", f"datasets/{DATASET_ID}-gone", body["config"], dataset_id="5f0c1d3e-0000-4000-8000-00000000000b"

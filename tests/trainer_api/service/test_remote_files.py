@@ -101,11 +101,14 @@ def test_a_trial_downloads_its_dataset_and_sends_its_model_back(tmp_path, platfo
     assert (local / MARKER).is_file() and platform.downloads == [DATASET_ID]
     for name in ("model.pth", "model.safetensors", "result.json", "config.json"):
         assert sha256(platform.root / "trials" / "s-0" / name) == sha256(registry.work_dir("s-0") / name), name
+    sent_state = platform.root / "trials" / "s-0" / "state.json"
+    deadline = time.monotonic() + 30  # the final state goes right after the trial is recorded as ended
+    while '"completed"' not in sent_state.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     names = [name for key, name in platform.sent if key == "s-0"]
     last_state = len(names) - 1 - names[::-1].index("state.json")
     assert names.index("model.pth") < last_state  # the model is there before the end is
-    sent_state = (platform.root / "trials" / "s-0" / "state.json").read_text()
-    assert '"completed"' in sent_state
     state = torch.load(platform.root / "trials" / "s-0" / "model.pth", weights_only=True)
     assert state["val_accuracy"] == pytest.approx(status["result"]["best_val_accuracy"])
 
