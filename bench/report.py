@@ -15,15 +15,17 @@ report says which and why.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -38,11 +40,12 @@ class Bench:
     full: list[str]  # the whole command line, at the settings that fit 30 minutes
     quick: list[str]  # the same, at smoke-test settings
     estimate_s: float  # how long `full` takes on an idle 2-core machine (measured or estimated)
-    timeout_s: float = 0  # 0: three times the estimate, at least 5 minutes
+    timeout_s: float = 0  # 0: three times the estimate, at least 10 minutes (a guard against hangs)
     env: dict[str, str] = field(default_factory=dict)
 
-    def limit(self, quick: bool) -> float:
-        return self.timeout_s or max(300.0, 3 * self.estimate_s * (0.5 if quick else 1))
+    @property
+    def limit(self) -> float:
+        return self.timeout_s or max(600.0, 3 * self.estimate_s)
 
 
 def script(name: str, *args: str) -> list[str]:
@@ -51,14 +54,14 @@ def script(name: str, *args: str) -> list[str]:
 
 BENCHES: tuple[Bench, ...] = (
     Bench("engine", script("engine", "--images", "1000", "--epochs", "2", "--rounds", "3", "--skip-resnet"),
-          script("engine", "--images", "200", "--epochs", "1", "--rounds", "1", "--skip-resnet"), 90),
+          script("engine", "--images", "200", "--epochs", "1", "--rounds", "1", "--skip-resnet"), 60),
     Bench("ingest", script("ingest", "--images", "5000"), script("ingest", "--images", "500"), 90),
     Bench("live", script("live", "--clients", "50", "--events", "500"),
           script("live", "--clients", "5", "--events", "50"), 50),
     Bench("study", script("study", "--timeout", "120", "--images", "4000"),
           script("study", "--timeout", "30", "--images", "500"), 200),
-    Bench("search", script("search", "--datasets", "scans", "--budget", "120"),
-          script("search", "--datasets", "scans", "--budget", "20", "--per-class", "20"), 330),
+    Bench("search", script("search", "--datasets", "scans", "--budget", "90"),
+          script("search", "--datasets", "scans", "--budget", "60", "--per-class", "20"), 330),
     Bench("scale", script("scale", "--trials", "8"), script("scale", "--trials", "2", "--per-class", "20",
                                                             "--epochs", "1"), 240),
     Bench("pruning", script("pruning", "--trials", "8", "--seeds", "0", "--pruners", "hyperband,none",
@@ -89,39 +92,62 @@ def last_json_line(text: str) -> dict | None:
     return None
 
 
+def stop_tree(pid: int, grace: float = 30) -> None:
+    """Stop a benchmark and every process under it (the platform it started runs in sessions of its own)."""
+    try:
+        parent = psutil.Process(pid)
+        family = [*parent.children(recursive=True), parent]
+    except psutil.NoSuchProcess:
+        return
+    for member in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.terminate()
+    _, alive = psutil.wait_procs(family, timeout=grace)
+    for member in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    psutil.wait_procs(alive, timeout=10)
+
+
 def clock(seconds: float) -> str:
     return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+
+
+def watch(process: subprocess.Popen, name: str, limit: float, say, started_all: float | None) -> tuple[bool, list]:
+    """Wait for a benchmark, noting progress every minute; (whether it ran past `limit`, load averages seen)."""
+    started = time.monotonic()
+    loads: list[float] = []
+    next_note = started + 60
+    while process.poll() is None:
+        time.sleep(1)
+        loads.append(os.getloadavg()[0])
+        now = time.monotonic()
+        if now - started > limit:
+            stop_tree(process.pid)
+            process.wait()
+            return True, loads
+        if now > next_note:
+            total = f", {clock(now - started_all)} in all" if started_all is not None else ""
+            say(f"   {name}: still running after {clock(now - started)}{total}", flush=True)
+            next_note = now + 60
+    return False, loads
 
 
 def run_bench(bench: Bench, quick: bool, logs: Path, say=print, started_all: float | None = None) -> dict:
     """Run one benchmark to its end (or its time limit); its record for the report."""
     command = bench.quick if quick else bench.full
-    limit = bench.limit(quick)
+    limit = bench.limit
     logs.mkdir(parents=True, exist_ok=True)
     log, err = logs / f"{bench.name}.log", logs / f"{bench.name}.stderr.log"
-    loads: list[float] = []
     started = time.monotonic()
-    timed_out = False
     with log.open("w") as out, err.open("w") as errors:
         process = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1", **bench.env),
-                                   stdout=out, stderr=errors, start_new_session=True)  # fmt: skip
-        next_note = started + 60
-        while process.poll() is None:
-            time.sleep(1)
-            loads.append(os.getloadavg()[0])
-            now = time.monotonic()
-            if now - started > limit:
-                timed_out = True
-                os.killpg(process.pid, signal.SIGTERM)  # its own session: the platform it started goes too
-                try:
-                    process.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
-            elif now > next_note:
-                total = f", {clock(now - started_all)} in all" if started_all is not None else ""
-                say(f"   {bench.name}: still running after {clock(now - started)}{total}", flush=True)
-                next_note = now + 60
+                                   stdout=out, stderr=errors)  # fmt: skip
+        try:
+            timed_out, loads = watch(process, bench.name, limit, say, started_all)
+        except KeyboardInterrupt:  # Ctrl-C: the benchmark's platform goes too
+            stop_tree(process.pid)
+            raise
     wall = time.monotonic() - started
     stdout, stderr = log.read_text(errors="replace"), err.read_text(errors="replace")
     result = last_json_line(stdout)
@@ -150,7 +176,7 @@ def run_all(benches: list[Bench], out: Path, quick: bool = False, say=print) -> 
         f"logs in {out / 'logs'}", flush=True)  # fmt: skip
     for number, bench in enumerate(benches, 1):
         say(f"[{number}/{len(benches)}] {bench.name} (at {clock(time.monotonic() - started)}; "
-            f"about {clock(bench.estimate_s * (0.3 if quick else 1))}, limit {clock(bench.limit(quick))})", flush=True)  # fmt: skip
+            f"about {clock(bench.estimate_s * (0.3 if quick else 1))}, limit {clock(bench.limit)})", flush=True)  # fmt: skip
         record = run_bench(bench, quick, out / "logs", say=say, started_all=started)
         records.append(record)
         figures = record.get("figures", [])

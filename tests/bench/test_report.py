@@ -12,6 +12,8 @@ import re
 import sys
 from pathlib import Path
 
+import psutil
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
 
@@ -128,12 +130,17 @@ def test_all_benches_ok_exit_0_and_only_runs_the_named_ones(tmp_path):
     assert [b["name"] for b in json.loads((tmp_path / "report.json").read_text())["benches"]] == ["engine"]
 
 
-def test_a_bench_past_its_time_limit_is_stopped_and_reported_failed(tmp_path):
-    benches = (fake_bench("hang", "import time; print('started', flush=True); time.sleep(60)", timeout_s=2),)
+def test_a_bench_past_its_time_limit_is_stopped_with_what_it_started_and_reported_failed(tmp_path):
+    # The child sleeps in a session of its own, as the platform's processes do.
+    script = ("import subprocess, sys, time; child = subprocess.Popen([sys.executable, '-c', 'import time; "
+              "time.sleep(60)'], start_new_session=True); print(child.pid, flush=True); time.sleep(60)")  # fmt: skip
+    benches = (fake_bench("hang", script, timeout_s=3),)
     code, data = report.run_all(list(benches), tmp_path, say=quiet)
     assert code == 1
     (hang,) = data["benches"]
-    assert hang["status"] == "failed" and "time limit of 2 s" in hang["error"] and hang["wall_s"] < 40
+    assert hang["status"] == "failed" and "time limit of 3 s" in hang["error"] and hang["wall_s"] < 40
+    child = int((tmp_path / "logs" / "hang.log").read_text().split()[0])
+    assert not psutil.pid_exists(child) or psutil.Process(child).status() == psutil.STATUS_ZOMBIE
 
 
 def test_every_benchmark_script_in_bench_is_run_with_options_it_has():
