@@ -63,7 +63,7 @@ BENCHES: tuple[Bench, ...] = (
     Bench("search", script("search", "--datasets", "scans", "--budget", "90"),
           script("search", "--datasets", "scans", "--budget", "60", "--per-class", "20"), 330),
     Bench("scale", script("scale", "--trials", "8"), script("scale", "--trials", "2", "--per-class", "20",
-                                                            "--epochs", "1"), 240),
+                                                            "--epochs", "1"), 150),
     Bench("pruning", script("pruning", "--trials", "8", "--seeds", "0", "--pruners", "hyperband,none",
                             "--per-class", "30"),
           script("pruning", "--trials", "3", "--seeds", "0", "--pruners", "hyperband,none", "--per-class", "10"),
