@@ -66,15 +66,10 @@ test: install test-deps lint
 	  DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest -m postgres; \
 	else echo "PostgreSQL not reachable at $(PG_TEST_URL): PostgreSQL suite skipped"; fi
 
+# Every benchmark in bench/, one after the other (about 30 minutes on 2 cores), into one
+# report: var/bench/report.md and report.json. One of them: bench/report.py --only NAME.
 bench: install
-	$(BIN)/python bench/engine.py
-	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/live.py
-	$(BIN)/python bench/study.py
-	$(BIN)/python bench/search.py
-	$(BIN)/python bench/imbalance.py
-	$(BIN)/python bench/quantize.py
-	$(BIN)/python bench/serve.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf var staticfiles node_modules static/vendor

@@ -63,8 +63,12 @@ def search(dataset_dir: Path, work: Path, *, pruner: str, seed: int, budget_s: f
     manifest = read_manifest(dataset_dir)
     n_train = sum(s == "train" for s in manifest.splits)
     n_val = len(manifest.splits) - n_train
+    class_counts = {name: {"train": 0, "val": 0} for name in manifest.classes}  # as the Dataset row keeps them
+    for label, split in zip(manifest.labels, manifest.splits, strict=True):
+        class_counts[manifest.classes[label]][split] += 1
     dataset = SimpleNamespace(name="bench", size_stats={"width": {"median": size}, "height": {"median": size}},
-                              train_count=n_train, image_count=len(manifest.splits))  # fmt: skip
+                              train_count=n_train, image_count=len(manifest.splits),
+                              class_counts=class_counts)  # fmt: skip
     values = default_form_values(dataset=dataset, device_type="cpu", architectures=architecture_info())
     values["timeout_minutes"] = math.ceil(budget_s / 60) if budget_s else None
     values["n_trials"] = trials

@@ -21,7 +21,7 @@ starts (after ingestion, which is reported apart); Optuna's after decoding. For 
 arm it prints the best validation accuracy and the seconds until it first reached the
 expert's best accuracy, as a table, then one JSON line.
 
-    .venv/bin/python bench/search.py [--budget 300] [--datasets photos,drawings,scans]
+    .venv/bin/python bench/search.py [--budget 300] [--datasets photos,drawings,scans] [--per-class N]
 """
 
 from __future__ import annotations
@@ -290,6 +290,7 @@ def main() -> int:
     parser.add_argument("--budget", type=int, default=300, help="time budget of (a) and (c) in seconds")
     parser.add_argument("--datasets", default=",".join(synthetic.MAKERS), help="comma-separated: photos,drawings,scans")
     parser.add_argument("--arms", default="expert,platform,optuna", help="comma-separated arms to run")
+    parser.add_argument("--per-class", type=int, help="images per class (default: each dataset's own; a smoke test)")
     parser.add_argument("--json-out", type=Path, help="also write the JSON line to this file")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -308,7 +309,8 @@ def main() -> int:
                 work = Path(tmp) / name
                 work.mkdir()
                 zip_path = work / f"{name}.zip"
-                count = synthetic.MAKERS[name](zip_path)
+                sizes = {"per_class": args.per_class} if args.per_class else {}
+                count = synthetic.MAKERS[name](zip_path, **sizes)
                 print(f"== {name}: {count:,} images, {zip_path.stat().st_size / 1e6:.1f} MB", flush=True)
                 row: dict = {"images": count}
                 if "expert" in arms:
