@@ -289,6 +289,29 @@ def plan_children(*, python: str, web_port: int, trainer_port: int, inference_po
     ]  # fmt: skip
 
 
+class StopSignals:
+    """SIGINT and SIGTERM ask for a stop (`requested`) instead of raising; `restore()` puts the old handlers back."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = {s: signal.signal(s, self._request) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def _request(self, signum, frame) -> None:  # noqa: ARG002
+        self.requested = True
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def tend_until_stopped(supervisor: Supervisor, stop: StopSignals, say=print) -> int:
+    """Start again the children that die until a stop is asked for; the exit code (0)."""
+    while not stop.requested:
+        supervisor.tend(say)
+        time.sleep(0.2)
+    return 0
+
+
 def run_platform(*, var_dir: Path, web_port: int, trainer_port: int, inference_port: int = 8002,
                  host: str = "127.0.0.1", say=print) -> int:  # fmt: skip
     """Start everything, wait for health, block until Ctrl-C or a child dies. Returns an exit code."""
@@ -300,13 +323,7 @@ def run_platform(*, var_dir: Path, web_port: int, trainer_port: int, inference_p
     log_dir = var_dir / "logs"
     supervisor = Supervisor(log_dir, env)
 
-    stop_requested = False
-
-    def request_stop(signum, frame):  # noqa: ARG001
-        nonlocal stop_requested
-        stop_requested = True
-
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop = StopSignals()
     try:
         for port, what in (
             (web_port, "web"),
@@ -352,21 +369,17 @@ def run_platform(*, var_dir: Path, web_port: int, trainer_port: int, inference_p
         # the worker, the training service and the inference service all answer.
         for child in children:
             if child.health:
-                supervisor.wait_healthy(child, float(env.get("START_TIMEOUT", "180")), lambda: stop_requested)
-        if stop_requested:
+                supervisor.wait_healthy(child, float(env.get("START_TIMEOUT", "180")), lambda: stop.requested)
+        if stop.requested:
             return 130
 
         say(f"\nThe platform is up: http://{host}:{web_port}/   (Ctrl-C stops everything)\n")
-        while not stop_requested:
-            supervisor.tend(say)
-            time.sleep(0.2)
-        return 0
+        return tend_until_stopped(supervisor, stop, say)
     except LaunchError as e:
         say(f"Could not start the platform: {e}")
         return 1
     finally:
         say("Stopping...")
         supervisor.stop_all()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        stop.restore()
         say("Stopped.")

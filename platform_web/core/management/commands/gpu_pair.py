@@ -20,10 +20,8 @@ from __future__ import annotations
 import fcntl
 import os
 import re
-import signal
 import socket
 import sys
-import time
 from pathlib import Path
 from typing import IO
 
@@ -32,7 +30,16 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from platform_web.celery import app
-from platform_web.core.launcher import LaunchError, Supervisor, local_url, pair_node_name, plan_pair, port_is_free
+from platform_web.core.launcher import (
+    LaunchError,
+    StopSignals,
+    Supervisor,
+    local_url,
+    pair_node_name,
+    plan_pair,
+    port_is_free,
+    tend_until_stopped,
+)
 
 
 def gpu_count() -> int:
@@ -87,13 +94,7 @@ def run_pair(*, trainer_host: str, trainer_port: int, concurrency: int, timeout:
     env["TRAINER_URL"] = local_url(trainer_host, trainer_port)  # the worker's trials go to this trainer only
     log_dir = settings.VAR_DIR / "logs" / f"gpu-{trainer_port}"
     supervisor = Supervisor(log_dir, env)
-    stop_requested = False
-
-    def request_stop(signum, frame):  # noqa: ARG001
-        nonlocal stop_requested
-        stop_requested = True
-
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    stop = StopSignals()
     gpu_lock = None
     try:
         if gpu_lock_dir is not None:
@@ -104,8 +105,8 @@ def run_pair(*, trainer_host: str, trainer_port: int, concurrency: int, timeout:
                                     worker_concurrency=concurrency)  # fmt: skip
         supervisor.start(trainer)
         say(f"started trainer (pid {trainer.process.pid}), log: {log_dir / 'trainer.log'}")
-        supervisor.wait_healthy(trainer, timeout, lambda: stop_requested)
-        if stop_requested:
+        supervisor.wait_healthy(trainer, timeout, lambda: stop.requested)
+        if stop.requested:
             return 130
         supervisor.start(worker)
         say(f"started worker (pid {worker.process.pid}), log: {log_dir / 'worker.log'}")
@@ -113,18 +114,14 @@ def run_pair(*, trainer_host: str, trainer_port: int, concurrency: int, timeout:
             f"The GPU pair is up: trainer {env['TRAINER_URL']}, Celery node {pair_node_name(trainer_port)} "
             f"on the training queue with {concurrency} study slot(s)."
         )
-        while not stop_requested:
-            supervisor.tend(say)
-            time.sleep(0.2)
-        return 0
+        return tend_until_stopped(supervisor, stop, say)
     except LaunchError as e:
         say(f"Could not start the GPU pair: {e}")
         return 1
     finally:
         say("Stopping...")
         supervisor.stop_all()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        stop.restore()
         if gpu_lock is not None:
             gpu_lock.close()  # the GPU is free for another pair
         say("Stopped.")
