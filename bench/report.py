@@ -62,7 +62,7 @@ BENCHES: tuple[Bench, ...] = (
           script("study", "--timeout", "30", "--images", "500"), 140),
     Bench("search", script("search", "--datasets", "photos,scans", "--budget", "120"),
           script("search", "--datasets", "scans", "--budget", "60", "--per-class", "20"), 660),
-    Bench("scale", script("scale", "--trials", "8", "--per-class", "200", "--epochs", "6"),
+    Bench("scale", script("scale", "--trials", "8"),
           script("scale", "--trials", "2", "--per-class", "20",
                                                             "--epochs", "1"), 120),
     Bench("pruning", script("pruning", "--trials", "8", "--seeds", "0", "--pruners", "hyperband,none",
