@@ -211,7 +211,8 @@ def load_sentence(load: dict | None) -> str:
         return ""
     return (
         f"the 1-minute load average was {load['mean']:.1f} on average (max {load['max']:.1f}) on "
-        f"{load['cores']} cores while it ran, so other work shared the CPUs"
+        f"{load['cores']} cores while it ran (the benchmark's own processes included): more runnable work than "
+        "cores, so some of it waited for a CPU"
     )
 
 
