@@ -21,6 +21,7 @@ import httpx
 
 from trainer_api import file_transfer
 from trainer_api.dataset_archive import ArchiveError, extract_dataset_tar
+from trainer_api.engine.checkpoint import sha256_file
 from trainer_api.object_store import ObjectMissing, ObjectStore, ObjectStoreError
 
 CHUNK = 1 << 20
@@ -38,14 +39,6 @@ class Transfer(Protocol):
     def put_trial_file(self, key: str, name: str, path: Path) -> None: ...
 
     def get_trial_file(self, key: str, name: str, destination: Path) -> bool: ...
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class _IteratorReader(io.RawIOBase):
@@ -100,7 +93,7 @@ class PlatformTransfer:
             raise TransferError(f"Dataset {dataset_id} from {self.where} is not usable: {e}.") from e
 
     def put_trial_file(self, key: str, name: str, path: Path) -> None:
-        headers = {file_transfer.SHA256_HEADER: file_sha256(path)}
+        headers = {file_transfer.SHA256_HEADER: sha256_file(path)}
         try:
             with self._client() as client, open(path, "rb") as body:
                 response = client.put(file_transfer.trial_file_route(key, name), content=body, headers=headers)
@@ -169,7 +162,7 @@ class ObjectStoreTransfer:
 
     def put_trial_file(self, key: str, name: str, path: Path) -> None:
         try:
-            self.store.put_file(file_transfer.trial_object(key, name), path, file_sha256(path))
+            self.store.put_file(file_transfer.trial_object(key, name), path, sha256_file(path))
         except (ObjectStoreError, OSError) as e:
             raise TransferError(f"Could not send {name} of trial {key} to {self.where}: {e}") from e
 
